@@ -1,0 +1,3 @@
+"""The Parcel Handoff integration."""
+
+from __future__ import annotations
