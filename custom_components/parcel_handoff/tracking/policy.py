@@ -1,0 +1,183 @@
+"""When to look again: a pure function of the shipment, the source and the clock.
+
+Rarely during a quiet line-haul leg, often while the parcel is out for delivery, never
+after a delivery has been confirmed. Local carriers do not scan at night and start
+their rounds in the morning, so the last mile is watched closely only then. Each
+source keeps its own floor: Alibaba soft-bans addresses that poll Cainiao hard.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta, tzinfo
+from typing import Final
+
+from .model import FINAL_STAGES, Shipment, Source, Stage
+
+# How often to look, per stage, at normal speed: the one table to tune.
+STAGE_INTERVALS: Final[dict[Stage, timedelta]] = {
+    Stage.NOT_FOUND: timedelta(hours=6),
+    Stage.INFO_RECEIVED: timedelta(hours=6),
+    Stage.ORIGIN_PROCESSING: timedelta(hours=4),
+    Stage.IN_TRANSIT: timedelta(hours=12),
+    Stage.CUSTOMS: timedelta(hours=4),
+    Stage.LAST_MILE: timedelta(hours=1),
+    Stage.OUT_FOR_DELIVERY: timedelta(minutes=10),
+    Stage.AVAILABLE_FOR_PICKUP: timedelta(hours=3),
+    Stage.DELIVERY_FAILED: timedelta(hours=1),
+    Stage.EXCEPTION: timedelta(hours=3),
+    Stage.RETURNING: timedelta(hours=12),
+    Stage.DELIVERED: timedelta(hours=2),
+    Stage.RETURNED: timedelta(hours=2),
+}
+
+# In these stages a delivery round can start any morning: look often then.
+ROUND_STAGES: Final = frozenset({Stage.LAST_MILE, Stage.DELIVERY_FAILED})
+ROUND_INTERVAL: Final = timedelta(minutes=12)
+ROUND_START: Final = time(6, 0)
+ROUND_END: Final = time(12, 0)
+
+# The final-mile carrier scans only by day; at night the next look waits for morning.
+DAYTIME_STAGES: Final = frozenset(
+    {
+        Stage.LAST_MILE,
+        Stage.OUT_FOR_DELIVERY,
+        Stage.AVAILABLE_FOR_PICKUP,
+        Stage.DELIVERY_FAILED,
+    }
+)
+DAY_START: Final = time(6, 0)
+DAY_END: Final = time(21, 0)
+
+# Never ask a source about one number more often than this, whatever the stage.
+SOURCE_FLOORS: Final[dict[Source, timedelta]] = {
+    Source.CAINIAO: timedelta(minutes=30),
+    Source.USPS: timedelta(minutes=5),
+    Source.SEVENTEEN_TRACK: timedelta(minutes=10),
+    Source.AFTERSHIP: timedelta(minutes=10),
+}
+
+# Once the local carrier's own portal follows the parcel, the origin portal only
+# needs an occasional look (it may still relay a return or an exception).
+SUPERSEDED_LEG_INTERVAL: Final = timedelta(hours=12)
+
+# Errors: exponential backoff from the first delay, capped; a block page backs off hard.
+BACKOFF_FIRST: Final = timedelta(minutes=5)
+BACKOFF_MAX: Final = timedelta(hours=6)
+BLOCKED_BACKOFF: Final = timedelta(hours=6)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckContext:
+    """What the policy needs to know besides the shipment itself.
+
+    `speed` divides every stage interval (2 is twice as often), never the source
+    floors. `local_tz` is the final-mile carrier's time zone when no event tells it.
+    `superseded` marks the origin leg once another source follows the local number.
+    `retry_at` is the source's own backoff, after an error or a rate limit.
+    """
+
+    source: Source
+    last_check: datetime | None = None
+    speed: float = 1.0
+    local_tz: tzinfo | None = None
+    superseded: bool = False
+    retry_at: datetime | None = None
+
+
+def stage_interval(stage: Stage, *, speed: float = 1.0) -> timedelta:
+    """The base interval of a stage at the given speed."""
+    return STAGE_INTERVALS[stage] / max(speed, 0.05)
+
+
+def _local_zone(shipment: Shipment, context: CheckContext) -> tzinfo:
+    """The carrier's clock: the newest event's offset, else the configured zone."""
+    newest = shipment.latest_event
+    if newest is not None and shipment.local_carrier in (None, newest.carrier):
+        zone = newest.time.tzinfo
+        if zone is not None and newest.time.utcoffset():
+            return zone
+    return context.local_tz or (newest.time.tzinfo if newest and newest.time.tzinfo else UTC)
+
+
+def _at_local(day: datetime, moment: time) -> datetime:
+    return day.replace(hour=moment.hour, minute=moment.minute, second=0, microsecond=0)
+
+
+def _next_daytime(candidate: datetime, zone: tzinfo) -> datetime:
+    """Move a check that falls in the carrier's night to the next morning."""
+    local = candidate.astimezone(zone)
+    if local.time() >= DAY_END:
+        return _at_local(local + timedelta(days=1), DAY_START)
+    if local.time() < DAY_START:
+        return _at_local(local, DAY_START)
+    return candidate
+
+
+def _round_candidate(after: datetime, interval: timedelta, zone: tzinfo) -> datetime:
+    """Inside the morning round window look every ROUND_INTERVAL, else at the interval."""
+    local = after.astimezone(zone)
+    if ROUND_START <= local.time() < ROUND_END:
+        return min(after + ROUND_INTERVAL, after + interval)
+    candidate = after + interval
+    window_start = _at_local(local, ROUND_START)
+    if window_start <= after:
+        window_start += timedelta(days=1)
+    return min(candidate, window_start)
+
+
+def next_check(shipment: Shipment, now: datetime, context: CheckContext) -> datetime | None:
+    """When to ask `context.source` about this shipment again; None means never.
+
+    Delivered and returned parcels get one confirmation look after the stage began
+    (portals correct themselves, late events arrive), then polling stops.
+    """
+    stage = shipment.stage
+    last = context.last_check
+    interval = stage_interval(stage, speed=context.speed)
+
+    if stage in FINAL_STAGES:
+        began = shipment.stage_since or last or now
+        confirm_at = began + interval
+        if last is not None and last >= confirm_at:
+            return None
+        candidate = confirm_at
+    else:
+        base = last or now
+        zone = _local_zone(shipment, context)
+        if context.superseded:
+            candidate = base + max(interval, SUPERSEDED_LEG_INTERVAL)
+        elif stage in ROUND_STAGES:
+            candidate = _round_candidate(base, interval, zone)
+        else:
+            candidate = base + interval
+        if stage in DAYTIME_STAGES:
+            candidate = _next_daytime(candidate, zone)
+
+    if last is not None:
+        candidate = max(candidate, last + SOURCE_FLOORS[context.source])
+    if context.retry_at is not None:
+        candidate = max(candidate, context.retry_at)
+    return candidate
+
+
+def backoff_delay(
+    consecutive_errors: int, *, retry_after: float | None = None, blocked: bool = False
+) -> timedelta:
+    """How long a source rests after `consecutive_errors` failures in a row.
+
+    A Retry-After from the source is honoured as given (it knows best); a block or
+    captcha page means we were too eager, so the rest is long.
+    """
+    if retry_after is not None and retry_after > 0:
+        return timedelta(seconds=retry_after)
+    if blocked:
+        return BLOCKED_BACKOFF
+    exponent = max(consecutive_errors - 1, 0)
+    delay: timedelta = BACKOFF_FIRST * (2 ** min(exponent, 16))
+    return min(delay, BACKOFF_MAX)
+
+
+def is_due(next_at: datetime | None, now: datetime, *, early: timedelta = timedelta()) -> bool:
+    """True when a check is due now, or within `early` (to share a batched request)."""
+    return next_at is not None and next_at <= now + early
