@@ -1,0 +1,161 @@
+"""The polling policy: when to look again."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from custom_components.parcel_handoff.tracking.model import Shipment, Source, Stage
+from custom_components.parcel_handoff.tracking.policy import (
+    BACKOFF_MAX,
+    BLOCKED_BACKOFF,
+    SOURCE_FLOORS,
+    STAGE_INTERVALS,
+    SUPERSEDED_LEG_INTERVAL,
+    CheckContext,
+    backoff_delay,
+    is_due,
+    next_check,
+    stage_interval,
+)
+
+from .helpers import CHICAGO, ev, usps
+
+USPS = CheckContext(source=Source.USPS)
+
+
+def parcel(stage: Stage, *, local: bool = True, hours: float = 0) -> Shipment:
+    """A shipment in `stage`, its newest event a USPS scan in Chicago time."""
+    event = usps(hours, stage) if local else ev(hours, stage)
+    return Shipment(
+        tracking_number="9400111899223344556677",
+        stage=stage,
+        local_carrier="USPS" if local else None,
+        events=(event,),
+        stage_since=event.time,
+    )
+
+
+def chicago(day: int, hour: int, minute: int = 0) -> datetime:
+    """A wall-clock instant in Chicago in March 2026."""
+    return datetime(2026, 3, day, hour, minute, tzinfo=CHICAGO)
+
+
+def test_every_stage_has_an_interval_and_the_order_makes_sense() -> None:
+    """The one table covers every stage; doorstep stages are the fastest."""
+    assert set(STAGE_INTERVALS) == set(Stage)
+    assert STAGE_INTERVALS[Stage.OUT_FOR_DELIVERY] < STAGE_INTERVALS[Stage.LAST_MILE]
+    assert STAGE_INTERVALS[Stage.LAST_MILE] < STAGE_INTERVALS[Stage.CUSTOMS]
+    assert STAGE_INTERVALS[Stage.CUSTOMS] < STAGE_INTERVALS[Stage.IN_TRANSIT]
+
+
+def test_speed_divides_the_interval() -> None:
+    """Faster halves the wait, slower doubles it."""
+    assert stage_interval(Stage.CUSTOMS, speed=2) == STAGE_INTERVALS[Stage.CUSTOMS] / 2
+    assert stage_interval(Stage.CUSTOMS, speed=0.5) == STAGE_INTERVALS[Stage.CUSTOMS] * 2
+
+
+def test_line_haul_is_checked_rarely() -> None:
+    """In transit: twelve hours between looks."""
+    now = datetime(2026, 3, 5, 10, tzinfo=UTC)
+    context = CheckContext(source=Source.CAINIAO, last_check=now)
+    assert next_check(parcel(Stage.IN_TRANSIT, local=False), now, context) == now + timedelta(
+        hours=12
+    )
+
+
+def test_out_for_delivery_is_checked_often_by_day() -> None:
+    """Out for delivery at 10:00: ten minutes later."""
+    now = chicago(5, 10)
+    context = CheckContext(source=Source.USPS, last_check=now)
+    assert next_check(parcel(Stage.OUT_FOR_DELIVERY), now, context) == now + timedelta(minutes=10)
+
+
+def test_last_mile_waits_for_the_morning_round() -> None:
+    """At 22:00 in the last mile the next look is 06:00 local, then every 12 minutes."""
+    evening = chicago(5, 22)
+    context = CheckContext(source=Source.USPS, last_check=evening)
+    assert next_check(parcel(Stage.LAST_MILE), evening, context) == chicago(6, 6)
+    morning = chicago(6, 6)
+    context = CheckContext(source=Source.USPS, last_check=morning)
+    assert next_check(parcel(Stage.LAST_MILE), morning, context) == chicago(6, 6, 12)
+    afternoon = chicago(6, 14)
+    context = CheckContext(source=Source.USPS, last_check=afternoon)
+    assert next_check(parcel(Stage.LAST_MILE), afternoon, context) == chicago(6, 15)
+
+
+def test_last_mile_just_before_the_round_starts_at_the_round() -> None:
+    """At 05:30 the hour interval would skip the start of the round: look at 06:00."""
+    early = chicago(6, 5, 30)
+    context = CheckContext(source=Source.USPS, last_check=early)
+    assert next_check(parcel(Stage.LAST_MILE), early, context) == chicago(6, 6)
+
+
+def test_local_zone_falls_back_to_configured_zone() -> None:
+    """With only UTC-stamped events, the configured zone tells the carrier's night."""
+    evening_utc = chicago(5, 22).astimezone(UTC)
+    shipment = parcel(Stage.OUT_FOR_DELIVERY, local=False)
+    context = CheckContext(source=Source.CAINIAO, last_check=evening_utc, local_tz=CHICAGO)
+    assert next_check(shipment, evening_utc, context) == chicago(6, 6)
+
+
+def test_delivered_gets_one_confirmation_then_stops() -> None:
+    """One more look after delivery, then never again."""
+    delivered = parcel(Stage.DELIVERED)
+    assert delivered.stage_since is not None
+    detected = delivered.stage_since + timedelta(minutes=7)
+    first = next_check(delivered, detected, CheckContext(source=Source.USPS, last_check=detected))
+    assert first == delivered.stage_since + STAGE_INTERVALS[Stage.DELIVERED]
+    assert next_check(delivered, first, CheckContext(source=Source.USPS, last_check=first)) is None
+
+
+def test_superseded_origin_leg_is_checked_rarely() -> None:
+    """Once USPS follows the local number, Cainiao is asked twice a day at most."""
+    now = chicago(6, 8)
+    context = CheckContext(source=Source.CAINIAO, last_check=now, superseded=True)
+    result = next_check(parcel(Stage.OUT_FOR_DELIVERY), now, context)
+    assert result is not None
+    assert result >= now + SUPERSEDED_LEG_INTERVAL
+
+
+def test_source_floor_and_retry_at_win() -> None:
+    """Cainiao is never asked twice within its floor; a Retry-After is honoured."""
+    now = chicago(6, 10)
+    context = CheckContext(source=Source.CAINIAO, last_check=now)
+    result = next_check(parcel(Stage.OUT_FOR_DELIVERY), now, context)
+    assert result == now + SOURCE_FLOORS[Source.CAINIAO]
+    later = now + timedelta(hours=3)
+    context = CheckContext(source=Source.USPS, last_check=now, retry_at=later)
+    assert next_check(parcel(Stage.OUT_FOR_DELIVERY), now, context) == later
+
+
+def test_first_check_without_history() -> None:
+    """A shipment never checked by a source is checked from now."""
+    now = chicago(6, 10)
+    assert next_check(parcel(Stage.CUSTOMS), now, USPS) == now + STAGE_INTERVALS[Stage.CUSTOMS]
+
+
+@pytest.mark.parametrize(
+    ("errors", "expected"),
+    [(1, timedelta(minutes=5)), (2, timedelta(minutes=10)), (4, timedelta(minutes=40))],
+)
+def test_backoff_grows(errors: int, expected: timedelta) -> None:
+    """Each error in a row doubles the rest."""
+    assert backoff_delay(errors) == expected
+
+
+def test_backoff_caps_honours_retry_after_and_blocks() -> None:
+    """A long streak is capped; Retry-After wins; a block page rests for hours."""
+    assert backoff_delay(50) == BACKOFF_MAX
+    assert backoff_delay(1, retry_after=90) == timedelta(seconds=90)
+    assert backoff_delay(1, blocked=True) == BLOCKED_BACKOFF
+
+
+def test_is_due() -> None:
+    """Due now or within the early window; never when stopped."""
+    now = chicago(6, 10)
+    assert is_due(now, now)
+    assert not is_due(now + timedelta(minutes=5), now)
+    assert is_due(now + timedelta(minutes=5), now, early=timedelta(minutes=5))
+    assert not is_due(None, now)
