@@ -48,6 +48,13 @@ def _preference(event: TrackingEvent) -> int:
     return 2 if own else 1
 
 
+def _chronological(event: TrackingEvent) -> tuple[datetime, int]:
+    """Sort key: by instant; events stamped at one instant in journey order."""
+    if event.stage is None:
+        return event.time, -1
+    return event.time, JOURNEY_RANK.get(event.stage, len(JOURNEY_RANK))
+
+
 def _same_event(a: TrackingEvent, b: TrackingEvent) -> bool:
     if abs(a.time - b.time) > DUPLICATE_TOLERANCE:
         return False
@@ -65,7 +72,7 @@ def merge_events(*timelines: Iterable[TrackingEvent]) -> list[TrackingEvent]:
     """Merge timelines into one, oldest first, each event once with its source kept."""
     merged: list[TrackingEvent] = []
     for event in sorted(
-        (event for timeline in timelines for event in timeline), key=lambda e: e.time
+        (event for timeline in timelines for event in timeline), key=_chronological
     ):
         duplicate_of = _find_duplicate(merged, event)
         if duplicate_of is None:
@@ -244,10 +251,14 @@ def build_shipment(
         (e.carrier for e in merged if e.carrier), None
     )
     if handoff is not None:
-        merged = lift_local_events(merged, handoff.carrier, origin_carrier)
+        # Lifted scans may now repeat the origin portal's relay of the handoff.
+        merged = merge_events(lift_local_events(merged, handoff.carrier, origin_carrier))
     stage, stage_since = derive_stage(merged, snapshots)
     newest = merged[-1] if merged else None
-    carrier = (newest.carrier if newest and newest.carrier else None) or origin_carrier
+    if handoff is not None and handoff.time is not None:
+        carrier: str | None = handoff.carrier  # the local carrier has scanned it: it has it
+    else:
+        carrier = (newest.carrier if newest and newest.carrier else None) or origin_carrier
     local_number = handoff.tracking_number if handoff else None
     numbers = tuple(dict.fromkeys([tracking_number, *([local_number] if local_number else [])]))
     shipment = Shipment(
