@@ -1,0 +1,241 @@
+"""Command line: normalise saved payloads, detect carriers, track a number live.
+
+normalize [--now T] cainiao:a.json usps:b.json   merge saved payloads of one shipment
+detect LP00123456789012                          rank the carriers of a number
+track LP00123456789012 [--source cainiao]        look a number up live
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+import json
+import os
+from pathlib import Path
+import sys
+from typing import Any
+
+import aiohttp
+
+from .carriers import source_for_carrier
+from .detection import detect_carriers
+from .errors import TrackingError, TrackingNotFoundError
+from .model import Shipment, Source, SourceResult, SourceSnapshot
+from .normalizers import PARSERS
+from .normalizers._util import decode_json
+from .policy import CheckContext, next_check
+from .serialize import shipment_to_dict
+from .timeline import build_shipment
+
+# Credentials for `track`, read from the environment (never printed).
+CREDENTIAL_ENV: Mapping[Source, Mapping[str, str]] = {
+    Source.USPS: {
+        "client_id": "PARCEL_HANDOFF_USPS_CLIENT_ID",
+        "client_secret": "PARCEL_HANDOFF_USPS_CLIENT_SECRET",
+    },
+    Source.SEVENTEEN_TRACK: {"api_key": "PARCEL_HANDOFF_17TRACK_KEY"},
+    Source.AFTERSHIP: {"api_key": "PARCEL_HANDOFF_AFTERSHIP_KEY"},
+}
+
+
+class UsageError(Exception):
+    """A problem with the command line's input: one line on stderr, exit 2."""
+
+    exit_code = 2
+
+
+class LookupFailedError(UsageError):
+    """A live lookup failed (connection, credentials, rate limit): one line, exit 1."""
+
+    exit_code = 1
+
+
+def _parse_now(value: str | None) -> datetime:
+    if value is None:
+        return datetime.now(UTC)
+    try:
+        now = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as err:
+        raise UsageError(f"--now: not an ISO 8601 time: {value}") from err
+    return now if now.tzinfo else now.replace(tzinfo=UTC)
+
+
+def _snapshots(results: Mapping[str, SourceResult]) -> list[SourceSnapshot]:
+    return [result for result in results.values() if isinstance(result, SourceSnapshot)]
+
+
+def shipment_report(
+    number: str, snapshots: Sequence[SourceSnapshot], source: Source, now: datetime
+) -> dict[str, Any]:
+    """Merge the snapshots of one parcel and add when to look again."""
+    shipment: Shipment = build_shipment(number, snapshots, now=now)
+    report = shipment_to_dict(shipment)
+    upcoming = next_check(shipment, now, CheckContext(source=source, last_check=now))
+    report["next_check"] = upcoming.isoformat() if upcoming else None
+    return report
+
+
+def _normalize(args: argparse.Namespace) -> dict[str, Any]:
+    now = _parse_now(args.now)
+    snapshots: list[SourceSnapshot] = []
+    main: tuple[str, Source] | None = None
+    for item in args.payloads:
+        provider, sep, filename = item.partition(":")
+        if not sep or not filename:
+            raise UsageError(f"expected PROVIDER:FILE, got {item!r}")
+        try:
+            source = Source(provider)
+        except ValueError as err:
+            choices = ", ".join(s.value for s in Source)
+            raise UsageError(f"unknown provider {provider!r} (one of {choices})") from err
+        try:
+            body = Path(filename).read_bytes()
+        except OSError as err:
+            raise UsageError(f"{filename}: {err.strerror or err}") from err
+        try:
+            results = PARSERS[source](decode_json(body, what=filename))
+        except TrackingError as err:
+            raise UsageError(f"{filename}: not a {source.value} payload: {err}") from err
+        if not results:
+            raise UsageError(f"{filename}: the {source.value} payload holds no tracking number")
+        if main is None:
+            main = (next(iter(results)), source)
+        snapshots.extend(_snapshots(results))
+    assert main is not None  # argparse requires at least one payload
+    return shipment_report(main[0], snapshots, main[1], now)
+
+
+def _detect(args: argparse.Namespace) -> list[dict[str, object]]:
+    try:
+        candidates = detect_carriers(args.number)
+    except TrackingError as err:
+        raise UsageError(str(err)) from err
+    return [candidate.as_dict() for candidate in candidates]
+
+
+def _credentials(source: Source) -> dict[str, str] | None:
+    """The source's credentials from the environment; None when any is missing."""
+    names = CREDENTIAL_ENV.get(source, {})
+    values = {key: os.environ.get(env, "") for key, env in names.items()}
+    return None if not all(values.values()) else values
+
+
+def _endpoints(items: Sequence[str]) -> dict[Source, str]:
+    endpoints: dict[Source, str] = {}
+    for item in items:
+        name, sep, url = item.partition("=")
+        try:
+            endpoints[Source(name)] = url
+        except ValueError as err:
+            raise UsageError(f"--endpoint: unknown source {name!r}") from err
+        if not sep or not url.startswith(("http://", "https://")):
+            raise UsageError(f"--endpoint: expected SOURCE=URL, got {item!r}")
+    return endpoints
+
+
+async def _track(args: argparse.Namespace) -> dict[str, Any]:
+    from .clients import create_client
+
+    endpoints = _endpoints(args.endpoint)
+    number = args.number
+    if args.source:
+        source = Source(args.source)
+    else:
+        try:
+            candidates = detect_carriers(number)
+        except TrackingError as err:
+            raise UsageError(str(err)) from err
+        configured = [
+            s
+            for c in candidates
+            for s in c.sources
+            if s is Source.CAINIAO or _credentials(s) is not None
+        ]
+        source = configured[0] if configured else Source.CAINIAO
+        number = candidates[0].tracking_number if candidates else number
+    credentials = _credentials(source) if source is not Source.CAINIAO else {}
+    if credentials is None:
+        names = ", ".join(CREDENTIAL_ENV[source].values())
+        raise UsageError(f"{source.value} needs credentials in the environment: {names}")
+
+    now = datetime.now(UTC)
+    async with aiohttp.ClientSession() as session:
+        client = create_client(
+            source, session, credentials=credentials, base_url=endpoints.get(source)
+        )
+        results = await client.async_track([number])
+        result = next(iter(results.values()))
+        if isinstance(result, TrackingError) and not isinstance(result, TrackingNotFoundError):
+            raise LookupFailedError(f"{source.value}: {result}")
+        snapshots = _snapshots(results)
+        shipment = build_shipment(number, snapshots, now=now)
+        local = shipment.local_tracking_number
+        follow = _follow_source(shipment.local_carrier)
+        if local and follow is not None and (local != number or follow is not source):
+            local_client = create_client(
+                follow,
+                session,
+                credentials=_credentials(follow) or {},
+                base_url=endpoints.get(follow),
+            )
+            snapshots += _snapshots(await local_client.async_track([local]))
+    return shipment_report(number, snapshots, source, now)
+
+
+def _follow_source(local_carrier: str | None) -> Source | None:
+    """The source that can follow the local leg with what the environment configures."""
+    own = source_for_carrier(local_carrier)
+    if own is Source.CAINIAO or (own is not None and _credentials(own) is not None):
+        return own
+    for fallback in (Source.SEVENTEEN_TRACK, Source.AFTERSHIP):
+        if _credentials(fallback) is not None:
+            return fallback
+    return None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and documentation)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m custom_components.parcel_handoff.tracking",
+        description="Parcel Handoff tracking engine.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    normalize = commands.add_parser(
+        "normalize", help="merge saved carrier payloads of one shipment into one answer"
+    )
+    normalize.add_argument("--now", help="the current time (ISO 8601), for reproducible output")
+    normalize.add_argument(
+        "payloads", nargs="+", metavar="PROVIDER:FILE", help="cainiao, usps, 17track or aftership"
+    )
+    detect = commands.add_parser("detect", help="rank the carriers a tracking number may belong to")
+    detect.add_argument("number")
+    track = commands.add_parser("track", help="look a tracking number up live")
+    track.add_argument("number")
+    track.add_argument("--source", choices=[s.value for s in Source])
+    track.add_argument(
+        "--endpoint",
+        action="append",
+        default=[],
+        metavar="SOURCE=URL",
+        help="ask SOURCE at another base URL (e.g. the local carrier server)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "normalize":
+            output: Any = _normalize(args)
+        elif args.command == "detect":
+            output = _detect(args)
+        else:
+            output = asyncio.run(_track(args))
+    except UsageError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
+    print(json.dumps(output, indent=2, ensure_ascii=False))
+    return 0
