@@ -40,10 +40,20 @@ def shipment(stage: Stage, *events_hours: float, **kwargs: object) -> Shipment:
     ("stage", "days", "reason", "action"),
     [
         (Stage.INFO_RECEIVED, 7, AttentionReason.NO_PHYSICAL_SCAN, AttentionAction.CONTACT_SELLER),
-        (Stage.ORIGIN_PROCESSING, 10, AttentionReason.ORIGIN_STALLED, AttentionAction.CONTACT_SELLER),
+        (
+            Stage.ORIGIN_PROCESSING,
+            10,
+            AttentionReason.ORIGIN_STALLED,
+            AttentionAction.CONTACT_SELLER,
+        ),
         (Stage.IN_TRANSIT, 20, AttentionReason.LINE_HAUL_SILENCE, AttentionAction.CONTACT_SELLER),
         (Stage.CUSTOMS, 10, AttentionReason.CUSTOMS_HOLD, AttentionAction.CHECK_LOCAL_CARRIER),
-        (Stage.LAST_MILE, 7, AttentionReason.LAST_MILE_STALLED, AttentionAction.CHECK_LOCAL_CARRIER),
+        (
+            Stage.LAST_MILE,
+            7,
+            AttentionReason.LAST_MILE_STALLED,
+            AttentionAction.CHECK_LOCAL_CARRIER,
+        ),
     ],
 )
 def test_silence_limits(
@@ -77,7 +87,11 @@ def test_patience_scales_the_limits() -> None:
 @pytest.mark.parametrize(
     ("stage", "reason", "action"),
     [
-        (Stage.AVAILABLE_FOR_PICKUP, AttentionReason.AWAITING_PICKUP, AttentionAction.COLLECT_PARCEL),
+        (
+            Stage.AVAILABLE_FOR_PICKUP,
+            AttentionReason.AWAITING_PICKUP,
+            AttentionAction.COLLECT_PARCEL,
+        ),
         (
             Stage.DELIVERY_FAILED,
             AttentionReason.DELIVERY_FAILED,

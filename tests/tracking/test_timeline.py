@@ -131,9 +131,7 @@ def test_final_stages_are_sticky() -> None:
     assert derive_stage([usps(0, Stage.DELIVERED), usps(1, Stage.EXCEPTION)])[0] is (
         Stage.DELIVERED
     )
-    assert derive_stage([usps(0, Stage.RETURNED), usps(1, Stage.LAST_MILE)])[0] is (
-        Stage.RETURNED
-    )
+    assert derive_stage([usps(0, Stage.RETURNED), usps(1, Stage.LAST_MILE)])[0] is (Stage.RETURNED)
 
 
 def test_stage_without_events_comes_from_source_summaries() -> None:

@@ -60,8 +60,8 @@ def _same_event(a: TrackingEvent, b: TrackingEvent) -> bool:
         return False
     if a.source == b.source:
         # One portal repeating itself: only an exact repeat is a duplicate.
-        return a.time == b.time and _fold(a.description) == _fold(b.description) and (
-            a.code == b.code
+        return (
+            a.time == b.time and _fold(a.description) == _fold(b.description) and (a.code == b.code)
         )
     if a.stage is not None or b.stage is not None:
         return a.stage == b.stage
@@ -105,6 +105,7 @@ def lift_local_events(
     """
     if local_carrier is None or local_carrier == origin_carrier:
         return list(events)
+
     def lift(event: TrackingEvent) -> TrackingEvent:
         rank = JOURNEY_RANK.get(event.stage) if event.stage is not None else None
         if (
@@ -201,9 +202,7 @@ def detect_handoff(
     if carrier is None:
         return None
     number = number or tracking_number
-    handed_at = next(
-        (e.time for e in events if e.carrier == carrier and e.stage is not None), None
-    )
+    handed_at = next((e.time for e in events if e.carrier == carrier and e.stage is not None), None)
     return Handoff(
         carrier=carrier,
         tracking_number=number,
@@ -212,9 +211,7 @@ def detect_handoff(
     )
 
 
-def _pick_eta(
-    snapshots: Sequence[SourceSnapshot], local_number: str | None
-) -> EtaWindow | None:
+def _pick_eta(snapshots: Sequence[SourceSnapshot], local_number: str | None) -> EtaWindow | None:
     # The final-mile carrier's own estimate is the better one once it has one.
     ordered = sorted(snapshots, key=lambda s: s.tracking_number != local_number)
     return next((s.eta for s in ordered if s.eta is not None), None)
