@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from custom_components.parcel_handoff.tracking.model import Shipment, Source, Stage
+from custom_components.parcel_handoff.tracking.model import EtaWindow, Shipment, Source, Stage
 from custom_components.parcel_handoff.tracking.policy import (
     BACKOFF_MAX,
     BLOCKED_BACKOFF,
+    ROUND_INTERVAL,
     SOURCE_FLOORS,
     STAGE_INTERVALS,
     SUPERSEDED_LEG_INTERVAL,
@@ -73,13 +75,13 @@ def test_out_for_delivery_is_checked_often_by_day() -> None:
 
 
 def test_last_mile_waits_for_the_morning_round() -> None:
-    """At 22:00 in the last mile the next look is 06:00 local, then every 12 minutes."""
+    """At 22:00 in the last mile the next look is 06:00 local, then every ROUND_INTERVAL."""
     evening = chicago(5, 22)
     context = CheckContext(source=Source.USPS, last_check=evening)
     assert next_check(parcel(Stage.LAST_MILE), evening, context) == chicago(6, 6)
     morning = chicago(6, 6)
     context = CheckContext(source=Source.USPS, last_check=morning)
-    assert next_check(parcel(Stage.LAST_MILE), morning, context) == chicago(6, 6, 12)
+    assert next_check(parcel(Stage.LAST_MILE), morning, context) == morning + ROUND_INTERVAL
     afternoon = chicago(6, 14)
     context = CheckContext(source=Source.USPS, last_check=afternoon)
     assert next_check(parcel(Stage.LAST_MILE), afternoon, context) == chicago(6, 15)
@@ -159,3 +161,32 @@ def test_is_due() -> None:
     assert not is_due(now + timedelta(minutes=5), now)
     assert is_due(now + timedelta(minutes=5), now, early=timedelta(minutes=5))
     assert not is_due(None, now)
+
+
+def test_estimated_delivery_close_watches_like_the_last_mile() -> None:
+    """A domestic parcel in transit the day before its ETA gets the morning round."""
+    morning = chicago(6, 7)
+    shipment = replace(
+        parcel(Stage.IN_TRANSIT, local=False),
+        eta=EtaWindow(earliest=chicago(7, 0), latest=chicago(7, 23)),
+    )
+    context = CheckContext(source=Source.USPS, last_check=morning, local_tz=CHICAGO)
+    assert next_check(shipment, morning, context) == morning + ROUND_INTERVAL
+    evening = chicago(6, 22)
+    context = CheckContext(source=Source.USPS, last_check=evening, local_tz=CHICAGO)
+    assert next_check(shipment, evening, context) == chicago(7, 6)
+    # Far from its ETA, line-haul pace.
+    early = replace(shipment, eta=EtaWindow(earliest=chicago(20, 0)))
+    context = CheckContext(source=Source.USPS, last_check=morning, local_tz=CHICAGO)
+    assert next_check(early, morning, context) == morning + STAGE_INTERVALS[Stage.IN_TRANSIT]
+
+
+def test_wide_marketplace_estimate_does_not_start_the_round() -> None:
+    """A ten-day AliExpress estimate says little about tomorrow morning."""
+    morning = chicago(6, 7)
+    shipment = replace(
+        parcel(Stage.CUSTOMS, local=False),
+        eta=EtaWindow(earliest=chicago(6, 0), latest=chicago(16, 0)),
+    )
+    context = CheckContext(source=Source.CAINIAO, last_check=morning, local_tz=CHICAGO)
+    assert next_check(shipment, morning, context) == morning + STAGE_INTERVALS[Stage.CUSTOMS]

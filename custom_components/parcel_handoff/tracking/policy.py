@@ -31,11 +31,20 @@ STAGE_INTERVALS: Final[dict[Stage, timedelta]] = {
     Stage.RETURNED: timedelta(hours=2),
 }
 
-# In these stages a delivery round can start any morning: look often then.
+# In these stages a delivery round can start any morning: look often then. The window
+# runs to 14:00 because some rounds start late and relays show morning rounds late;
+# 14 minutes keeps a round's detection under 15 (benchmarks/README.md).
 ROUND_STAGES: Final = frozenset({Stage.LAST_MILE, Stage.DELIVERY_FAILED})
-ROUND_INTERVAL: Final = timedelta(minutes=12)
+ROUND_INTERVAL: Final = timedelta(minutes=14)
 ROUND_START: Final = time(6, 0)
-ROUND_END: Final = time(12, 0)
+ROUND_END: Final = time(14, 0)
+
+# Before the last mile, a parcel whose estimated delivery is this close is watched as if
+# in it: a domestic parcel goes from "in transit" to "out for delivery" within hours.
+# Only a carrier's own narrow estimate counts: a marketplace's spans a week or more.
+ETA_LEAD: Final = timedelta(days=1)
+ETA_NARROW: Final = timedelta(days=2)
+ETA_STAGES: Final = frozenset({Stage.ORIGIN_PROCESSING, Stage.IN_TRANSIT, Stage.CUSTOMS})
 
 # The final-mile carrier scans only by day; at night the next look waits for morning.
 DAYTIME_STAGES: Final = frozenset(
@@ -126,6 +135,15 @@ def _round_candidate(after: datetime, interval: timedelta, zone: tzinfo) -> date
     return min(candidate, window_start)
 
 
+def _delivery_due(shipment: Shipment, at: datetime) -> bool:
+    """True once the estimated delivery window begins within ETA_LEAD."""
+    eta = shipment.eta
+    if eta is None or eta.earliest is None:
+        return False
+    narrow = eta.latest is None or eta.latest - eta.earliest <= ETA_NARROW
+    return narrow and at >= eta.earliest - ETA_LEAD
+
+
 def next_check(shipment: Shipment, now: datetime, context: CheckContext) -> datetime | None:
     """When to ask `context.source` about this shipment again; None means never.
 
@@ -149,6 +167,9 @@ def next_check(shipment: Shipment, now: datetime, context: CheckContext) -> date
             candidate = base + max(interval, SUPERSEDED_LEG_INTERVAL)
         elif stage in ROUND_STAGES:
             candidate = _round_candidate(base, interval, zone)
+        elif stage in ETA_STAGES and _delivery_due(shipment, base):
+            last_mile = stage_interval(Stage.LAST_MILE, speed=context.speed)
+            candidate = _next_daytime(_round_candidate(base, last_mile, zone), zone)
         else:
             candidate = base + interval
         if stage in DAYTIME_STAGES:

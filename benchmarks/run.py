@@ -1,0 +1,309 @@
+"""Run the polling benchmark: every poller over the corpus, a table, benchmarks/results.json.
+
+`python -m benchmarks.run` (or `scripts/benchmark`). `--what-if` adds the same run with a
+few policy constants changed, to show what each costs and buys; the constants are put
+back afterwards and nothing of it goes into results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import time, timedelta
+import json
+from pathlib import Path
+import statistics
+import sys
+import time as clock
+from typing import Any, Final
+
+from custom_components.parcel_handoff.tracking import policy
+from custom_components.parcel_handoff.tracking.model import Source, Stage
+
+from . import simulator
+from .corpus import CORPUS_DIR, Journey, load_corpus, phase_days
+from .refresh import DUE, memory_per_shipment, prepare, refresh_cpu_ms
+from .simulator import WATCHED_STAGES, Figures, percentile, run_all, run_solo
+
+RESULTS: Final = Path(__file__).parent / "results.json"
+ORDER: Final = ("adaptive", "fixed_10m", "fixed_30m", "fixed_6h", "oracle")
+_SHORT: Final = {
+    Stage.OUT_FOR_DELIVERY: "out for delivery",
+    Stage.AVAILABLE_FOR_PICKUP: "pickup",
+    Stage.DELIVERED: "delivered",
+}
+
+
+def corpus_stats(journeys: Sequence[Journey]) -> dict[str, Any]:
+    """What the corpus holds: scenarios, phase lengths, parcels in flight at once."""
+    phases: dict[str, list[float]] = {}
+    for journey in journeys:
+        for name, days in phase_days(journey).items():
+            phases.setdefault(name, []).append(days)
+    start = min(journey.added_at for journey in journeys)
+    end = max(journey.end_at for journey in journeys)
+    in_flight = sum(
+        (max(event.visible_at for event in journey.events) - journey.added_at) / timedelta(days=1)
+        if journey.events
+        else (journey.end_at - journey.added_at) / timedelta(days=1)
+        for journey in journeys
+    ) / ((end - start) / timedelta(days=1))
+    rounds = sum(1 for j in journeys for e in j.originals if e.stage is Stage.OUT_FOR_DELIVERY)
+    return {
+        "journeys": len(journeys),
+        "scenarios": dict(sorted(Counter(j.scenario.value for j in journeys).items())),
+        "events": sum(len(journey.originals) for journey in journeys),
+        "out_for_delivery_rounds": rounds,
+        "phase_days": {
+            name: {
+                "min": round(min(days), 2),
+                "p50": round(statistics.median(days), 2),
+                "max": round(max(days), 2),
+                "n": len(days),
+            }
+            for name, days in phases.items()
+        },
+        "days_covered": round((end - start) / timedelta(days=1), 1),
+        "parcels_in_flight_mean": round(in_flight, 1),
+    }
+
+
+def poller_json(figures: Figures, alone: float) -> dict[str, Any]:
+    """One poller's figures in the results.json shape (plus a few extra keys)."""
+    return {
+        "requests_per_shipment": round(figures.requests_per_shipment, 2),
+        "requests_by_source": figures.requests_by_source,
+        "detect_delay_s": {stage.value: figures.delay_summary(stage) for stage in WATCHED_STAGES},
+        "missed_out_for_delivery": figures.missed_rounds,
+        "missed_out_for_delivery_1h_plus": figures.missed_long_rounds,
+        "out_for_delivery_rounds": figures.rounds,
+        "undetected": {stage.value: count for stage, count in figures.undetected.items()},
+        "requests_per_shipment_alone": round(alone, 2),
+        "lookups_per_shipment": round(
+            sum(figures.lookups_by_source.values()) / figures.shipments, 2
+        ),
+        "lookups_by_stage": figures.lookups_by_stage,
+        "out_for_delivery_delay_s_by_path": {
+            path: {
+                "p50": round(percentile(values, 0.5), 1),
+                "p95": round(percentile(values, 0.95), 1),
+                "n": len(values),
+            }
+            for path, values in figures.delays_by_path.items()
+        },
+    }
+
+
+def _duration(seconds: float | int | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 90:
+        return f"{seconds:.0f}s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f}m"
+    return f"{seconds / 3600:.1f}h"
+
+
+def table(results: Mapping[str, Figures], alone: Mapping[str, float]) -> str:
+    """The figures as a Markdown table."""
+    head = (
+        "| poller | requests/shipment | alone | cainiao | usps |"
+        " out for delivery p50 / p95 | pickup p50 / p95 | delivered p50 / p95 |"
+        " OFD rounds missed (>= 1 h) |"
+    )
+    lines = [head, "|" + " --- |" * 9]
+    for name in ORDER:
+        figures = results[name]
+        delays = []
+        for stage in WATCHED_STAGES:
+            summary = figures.delay_summary(stage)
+            delays.append(f"{_duration(summary['p50'])} / {_duration(summary['p95'])}")
+        lines.append(
+            f"| {name} | {figures.requests_per_shipment:.1f} | {alone[name]:.1f} |"
+            f" {figures.requests_by_source.get(Source.CAINIAO.value, 0)} |"
+            f" {figures.requests_by_source.get(Source.USPS.value, 0)} |"
+            f" {' | '.join(delays)} |"
+            f" {figures.missed_rounds} ({figures.missed_long_rounds}) |"
+        )
+    return "\n".join(lines)
+
+
+def results_json(
+    journeys: Sequence[Journey],
+    results: Mapping[str, Figures],
+    alone: Mapping[str, float],
+    *,
+    cpu_ms: float,
+    memory: float,
+) -> dict[str, Any]:
+    """Everything measured, in the documented shape."""
+    adaptive = results["adaptive"].requests_per_shipment
+    return {
+        "shipments": len(journeys),
+        "pollers": {name: poller_json(results[name], alone[name]) for name in ORDER},
+        "ratios": {
+            "fixed_10m_over_adaptive_requests": round(
+                results["fixed_10m"].requests_per_shipment / adaptive, 2
+            ),
+            "adaptive_over_oracle_requests": round(
+                adaptive / results["oracle"].requests_per_shipment, 2
+            ),
+            "fixed_30m_over_adaptive_requests": round(
+                results["fixed_30m"].requests_per_shipment / adaptive, 2
+            ),
+            "fixed_6h_over_adaptive_requests": round(
+                results["fixed_6h"].requests_per_shipment / adaptive, 2
+            ),
+            "fixed_10m_over_adaptive_requests_alone": round(
+                alone["fixed_10m"] / alone["adaptive"], 2
+            ),
+            "adaptive_over_oracle_requests_alone": round(alone["adaptive"] / alone["oracle"], 2),
+        },
+        "refresh_cpu_ms_200_due": round(cpu_ms, 1),
+        "memory_bytes_per_shipment": round(memory),
+        "settings": {
+            "batch_sizes": {source.value: size for source, size in simulator.BATCH_SIZES.items()},
+            "early_window_s": simulator.EARLY_WINDOW.total_seconds(),
+            "due_in_refresh": DUE,
+        },
+        "corpus": corpus_stats(journeys),
+    }
+
+
+# --- what if ---------------------------------------------------------------------------
+
+
+@contextmanager
+def _patched(changes: Mapping[str, Any]) -> Iterator[None]:
+    """Change policy constants for the duration of a run, then put them back.
+
+    A name maps to a new value; a (table, key) name maps to a new entry of that table.
+    """
+    saved_attrs = {name: getattr(policy, name) for name in changes if "." not in name}
+    saved_intervals = dict(policy.STAGE_INTERVALS)
+    saved_floors = dict(policy.SOURCE_FLOORS)
+    try:
+        for name, value in changes.items():
+            if "." in name:
+                table_name, key = name.split(".", 1)
+                table = getattr(policy, table_name)
+                table[next(k for k in table if str(k) == key)] = value
+            else:
+                setattr(policy, name, value)
+        yield
+    finally:
+        for name, value in saved_attrs.items():
+            setattr(policy, name, value)
+        policy.STAGE_INTERVALS.clear()
+        policy.STAGE_INTERVALS.update(saved_intervals)
+        policy.SOURCE_FLOORS.clear()
+        policy.SOURCE_FLOORS.update(saved_floors)
+
+
+# Variants of the adaptive poller: policy constants to change, and its early window.
+WHAT_IF: Final[Mapping[str, tuple[Mapping[str, Any], timedelta]]] = {
+    "as configured": ({}, simulator.EARLY_WINDOW),
+    "round window 06:00-12:00 every 12 min (before tuning)": (
+        {"ROUND_END": time(12, 0), "ROUND_INTERVAL": timedelta(minutes=12)},
+        simulator.EARLY_WINDOW,
+    ),
+    "Cainiao floor 15 min": (
+        {"SOURCE_FLOORS.cainiao": timedelta(minutes=15)},
+        simulator.EARLY_WINDOW,
+    ),
+    "in_transit every 24 h": (
+        {"STAGE_INTERVALS.in_transit": timedelta(hours=24)},
+        simulator.EARLY_WINDOW,
+    ),
+    "batch window 30 min (the coordinator's is 2 min)": ({}, timedelta(minutes=30)),
+}
+
+
+def what_if(journeys: Sequence[Journey]) -> str:
+    """The adaptive poller under each variant of WHAT_IF, as a Markdown table."""
+    lines = [
+        "| variant | requests/shipment | OFD p50 / p95 | OFD p95: cainiao_then_usps"
+        " / cainiao_only / usps_domestic | rounds missed (>= 1 h) |",
+        "|" + " --- |" * 5,
+    ]
+    for label, (changes, early) in WHAT_IF.items():
+        with _patched(changes):
+            tally = simulator.simulate(journeys, simulator.AdaptivePoller(early=early))
+        figures = simulator.figures(tally)
+        ofd = figures.delay_summary(Stage.OUT_FOR_DELIVERY)
+        paths = " / ".join(
+            _duration(
+                percentile(values, 0.95) if (values := figures.delays_by_path.get(path)) else None
+            )
+            for path in ("cainiao_then_usps", "cainiao_only", "usps_domestic")
+        )
+        lines.append(
+            f"| {label} | {figures.requests_per_shipment:.1f} |"
+            f" {_duration(ofd['p50'])} / {_duration(ofd['p95'])} |"
+            f" {paths} |"
+            f" {figures.missed_rounds} ({figures.missed_long_rounds}) |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run everything, print the table, write the JSON."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
+    parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON")
+    parser.add_argument("--what-if", action="store_true", help="also run policy variants")
+    parser.add_argument("--corpus", type=Path, default=CORPUS_DIR, help="journey files to replay")
+    args = parser.parse_args(argv)
+
+    started = clock.monotonic()
+    journeys = load_corpus(args.corpus)
+    results = run_all(journeys)
+    alone = run_solo(journeys)
+    case = prepare(journeys)
+    cpu_ms = refresh_cpu_ms(case)
+    memory = memory_per_shipment(case)
+    data = results_json(journeys, results, alone, cpu_ms=cpu_ms, memory=memory)
+    args.output.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+    stats = data["corpus"]
+    print(
+        f"{len(journeys)} journeys over {stats['days_covered']} days,"
+        f" {stats['parcels_in_flight_mean']} parcels in flight on average,"
+        f" {stats['out_for_delivery_rounds']} delivery rounds\n"
+    )
+    print(table(results, alone))
+    ratios = data["ratios"]
+    print(
+        f"\nfixed_10m / adaptive requests: {ratios['fixed_10m_over_adaptive_requests']}x"
+        f" (each parcel alone: {ratios['fixed_10m_over_adaptive_requests_alone']}x);"
+        f" adaptive / oracle: {ratios['adaptive_over_oracle_requests']}x"
+        f" (alone: {ratios['adaptive_over_oracle_requests_alone']}x)"
+    )
+    by_path = data["pollers"]["adaptive"]["out_for_delivery_delay_s_by_path"]
+    print(
+        "adaptive, out for delivery by how the last mile is followed: "
+        + ", ".join(
+            f"{path} p50 {_duration(v['p50'])} p95 {_duration(v['p95'])} (n={v['n']})"
+            for path, v in by_path.items()
+        )
+    )
+    stages = results["adaptive"].lookups_by_stage
+    shipments = len(journeys)
+    print(
+        "adaptive numbers asked per shipment, by the stage it was in: "
+        + ", ".join(f"{stage} {count / shipments:.1f}" for stage, count in stages.items())
+    )
+    print(
+        f"one refresh with {DUE} shipments due: {data['refresh_cpu_ms_200_due']} ms CPU;"
+        f" {data['memory_bytes_per_shipment']} bytes per shipment held"
+    )
+    if args.what_if:
+        print("\nwhat if (adaptive only):\n")
+        print(what_if(journeys))
+    print(f"\nwrote {args.output} in {clock.monotonic() - started:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

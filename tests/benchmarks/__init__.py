@@ -1,0 +1,1 @@
+"""Tests of the polling benchmark (corpus, simulator, runner)."""

@@ -1,0 +1,87 @@
+"""The runner: results.json in the documented shape; the refresh it measures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks import run
+from benchmarks.corpus import Journey, Scenario, load_corpus, write_corpus
+from benchmarks.refresh import memory_per_shipment, prepare, refresh
+from custom_components.parcel_handoff.tracking import policy
+from custom_components.parcel_handoff.tracking.model import Source, Stage
+
+POLLERS = {"adaptive", "fixed_10m", "fixed_30m", "fixed_6h", "oracle"}
+
+
+@pytest.fixture(scope="module")
+def small() -> list[Journey]:
+    """One journey of each way of following the last mile, plus a number nobody knows."""
+    corpus = load_corpus()
+    wanted = (
+        Scenario.CAINIAO_USPS,
+        Scenario.SAME_NUMBER,
+        Scenario.DOMESTIC_USPS,
+        Scenario.NEVER_APPEARS,
+    )
+    return [next(j for j in corpus if j.scenario is scenario) for scenario in wanted]
+
+
+def test_main_writes_the_documented_shape(
+    tmp_path: Path, small: list[Journey], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every key the issue lists, per poller, with sane values; the table is printed."""
+    corpus_dir = tmp_path / "corpus"
+    write_corpus(small, corpus_dir)
+    output = tmp_path / "results.json"
+    floors = dict(policy.SOURCE_FLOORS)
+    round_end = policy.ROUND_END
+    assert run.main(["--corpus", str(corpus_dir), "--output", str(output), "--what-if"]) == 0
+    assert floors == policy.SOURCE_FLOORS  # the what-if put everything back
+    assert round_end == policy.ROUND_END
+    data = json.loads(output.read_text())
+    assert data["shipments"] == 4
+    assert set(data["pollers"]) == POLLERS
+    for name, figures in data["pollers"].items():
+        assert figures["requests_per_shipment"] > 0, name
+        assert set(figures["requests_by_source"]) <= {"cainiao", "usps"}
+        assert set(figures["detect_delay_s"]) == {
+            "out_for_delivery",
+            "available_for_pickup",
+            "delivered",
+        }
+        ofd = figures["detect_delay_s"]["out_for_delivery"]
+        assert ofd["n"] == 3
+        assert 0 <= ofd["p50"] <= ofd["p95"]
+        assert isinstance(figures["missed_out_for_delivery"], int)
+    assert data["pollers"]["oracle"]["detect_delay_s"]["delivered"]["p95"] == 0
+    ratios = data["ratios"]
+    assert ratios["fixed_10m_over_adaptive_requests"] > 1
+    assert ratios["adaptive_over_oracle_requests"] > 1
+    assert data["refresh_cpu_ms_200_due"] > 0
+    assert data["memory_bytes_per_shipment"] > 0
+    assert data["corpus"]["journeys"] == 4
+    printed = capsys.readouterr().out
+    assert "| adaptive |" in printed
+    assert "what if" in printed
+    assert "| Cainiao floor 15 min |" in printed
+
+
+def test_refresh_rebuilds_every_due_shipment(small: list[Journey]) -> None:
+    """Parsed replies from both sources, one shipment per due parcel, each under its numbers."""
+    case = prepare(small, count=12)
+    assert len(case.parcels) == 12
+    assert len(case.cainiao_bodies) == 1  # 9 Cainiao numbers fit one request
+    assert len(case.usps_bodies) == 1
+    shipments = refresh(case)
+    assert [s.tracking_number for s in shipments] == [p.number for p in case.parcels]
+    assert len({s.tracking_number for s in shipments}) == 12
+    stages = {s.stage for s in shipments}
+    assert Stage.NOT_FOUND in stages
+    assert len(stages) >= 3
+    with_history = [p for p in case.parcels if p.history]
+    assert with_history
+    assert any(source is Source.USPS for p in case.parcels for source, _ in p.legs)
+    assert memory_per_shipment(case) > 1000
