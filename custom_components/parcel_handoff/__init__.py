@@ -1,3 +1,64 @@
-"""The Parcel Handoff integration."""
+"""The Parcel Handoff integration: one parcel, one answer, across every carrier's portal."""
 
 from __future__ import annotations
+
+from homeassistant.const import Platform
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.typing import ConfigType
+
+from .const import DOMAIN
+from .coordinator import ParcelHandoffConfigEntry, ParcelHandoffCoordinator
+from .services import async_setup_services
+from .store import ShipmentStore
+
+PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.EVENT, Platform.SENSOR]
+
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Register the actions, once, whatever the config entries."""
+    async_setup_services(hass)
+    return True
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: ParcelHandoffConfigEntry) -> bool:
+    """Load the stored shipments, check what is due and set up the platforms."""
+    coordinator = ParcelHandoffCoordinator(hass, entry)
+    await coordinator.async_config_entry_first_refresh()
+    entry.runtime_data = coordinator
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    # The one reload mechanism: credentials, options and shipment changes all land here.
+    entry.async_on_unload(entry.add_update_listener(_async_entry_updated))
+    return True
+
+
+async def _async_entry_updated(hass: HomeAssistant, entry: ParcelHandoffConfigEntry) -> None:
+    """Reload for changed settings; follow added or removed shipments in place."""
+    coordinator = entry.runtime_data
+    changed_shipment = any(
+        sid in entry.subentries
+        and (entry.subentries[sid].title, dict(entry.subentries[sid].data)) != before
+        for sid, before in coordinator.setup_subentries.items()
+    )
+    if (
+        changed_shipment
+        or dict(entry.data) != coordinator.setup_data
+        or dict(entry.options) != coordinator.setup_options
+    ):
+        hass.config_entries.async_schedule_reload(entry.entry_id)
+        return
+    # Adding 200 shipments must not mean 200 reloads.
+    coordinator.async_sync_subentries()
+    await coordinator.async_request_refresh()
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: ParcelHandoffConfigEntry) -> bool:
+    """Unload the platforms; the coordinator's shutdown writes the store."""
+    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: ParcelHandoffConfigEntry) -> None:
+    """Delete the stored timelines of a removed entry."""
+    await ShipmentStore(hass, entry.entry_id).async_remove()

@@ -1,0 +1,84 @@
+"""The journey event entity: fires on every stage change and on the handoff.
+
+A baseline is taken silently (at start-up and on a shipment's first answer); only a
+change the coordinator recorded as new in a refresh fires, once.
+"""
+
+from __future__ import annotations
+
+from homeassistant.components.event import EventEntity, EventEntityDescription
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .const import EVENT_HANDOFF
+from .coordinator import ParcelHandoffConfigEntry, ParcelHandoffCoordinator
+from .entity import ParcelHandoffEntity, async_add_shipment_entities
+from .tracking.model import Stage
+
+PARALLEL_UPDATES = 0
+
+EVENT_TYPES: list[str] = [*(stage.value for stage in Stage), EVENT_HANDOFF]
+
+JOURNEY = EventEntityDescription(
+    key="journey",
+    translation_key="journey",
+    event_types=EVENT_TYPES,
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: ParcelHandoffConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add the journey event entity of every shipment."""
+    coordinator = entry.runtime_data
+    async_add_shipment_entities(
+        entry,
+        async_add_entities,
+        lambda subentry_id: (ParcelHandoffJourneyEvent(coordinator, subentry_id, JOURNEY),),
+    )
+
+
+class ParcelHandoffJourneyEvent(ParcelHandoffEntity, EventEntity):
+    """Stage changes and the handoff of one shipment, as events."""
+
+    def __init__(
+        self,
+        coordinator: ParcelHandoffCoordinator,
+        subentry_id: str,
+        description: EventEntityDescription,
+    ) -> None:
+        """Start after every change already announced: those are the baseline."""
+        super().__init__(coordinator, subentry_id, description)
+        self._last_serial = coordinator.serial
+
+    @callback
+    def _handle_coordinator_update(self) -> None:
+        """Fire each change of this shipment the last refresh announced, once.
+
+        Each event is written on its own: a handoff and the stage change it brings
+        arrive in one refresh, and both must reach automations.
+        """
+        for announcement in self.coordinator.announcements:
+            if (
+                announcement.subentry_id != self.subentry_id
+                or announcement.serial <= self._last_serial
+            ):
+                continue
+            self._last_serial = announcement.serial
+            self._trigger_event(
+                announcement.event_type,
+                {
+                    "previous_stage": announcement.previous_stage.value
+                    if announcement.previous_stage is not None
+                    else None,
+                    "stage": announcement.stage.value,
+                    "description": announcement.description,
+                    "carrier": announcement.carrier,
+                    "tracking_number": announcement.tracking_number,
+                    "local_tracking_number": announcement.local_tracking_number,
+                },
+            )
+            self.async_write_ha_state()
+        super()._handle_coordinator_update()

@@ -1,0 +1,122 @@
+"""The journey event entity: every stage change and the handoff, once, never at start-up."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.parcel_handoff.const import DOMAIN
+from tests.carrier_server import CarrierServer
+
+from .conftest import DELIVERED_NUMBER, USPS_LOCAL_NUMBER, travel
+
+JOURNEY = "event.phone_case_journey"
+
+
+def _collect(hass: HomeAssistant, entity_id: str) -> list[dict[str, Any]]:
+    """Every event the entity fires from now on, as its attributes.
+
+    A fired event is a state with a new timestamp or new event attributes; an entity
+    that comes back after a reload restores its last event, which is no new event.
+    """
+    fired: list[dict[str, Any]] = []
+    seen: set[tuple[str, str]] = set()
+    if (current := hass.states.get(entity_id)) is not None:
+        seen.add((current.state, repr(sorted(current.attributes.items()))))
+
+    @callback
+    def on_change(event: Event[EventStateChangedData]) -> None:
+        new = event.data["new_state"]
+        if event.data["entity_id"] != entity_id or new is None:
+            return
+        if new.attributes.get("event_type") is None or new.state == "unavailable":
+            return
+        key = (new.state, repr(sorted(new.attributes.items())))
+        if key not in seen:
+            seen.add(key)
+            fired.append(dict(new.attributes))
+
+    hass.bus.async_listen("state_changed", on_change)
+    return fired
+
+
+async def test_stage_changes_and_handoff(
+    hass: HomeAssistant, init_integration: MockConfigEntry, freezer: FrozenDateTimeFactory
+) -> None:
+    """Each change fires once, with the previous stage, the text and the carrier."""
+    fired = _collect(hass, JOURNEY)
+    await travel(hass, freezer, init_integration, datetime(2025, 4, 8, tzinfo=UTC))
+
+    assert [(e["event_type"], e["previous_stage"]) for e in fired] == [
+        ("in_transit", "origin_processing"),
+        ("customs", "in_transit"),
+        ("last_mile", "customs"),
+        ("handoff", "customs"),
+    ]
+    handoff = fired[-1]
+    assert handoff["stage"] == "last_mile"
+    assert handoff["carrier"] == "USPS"
+    assert handoff["local_tracking_number"] == USPS_LOCAL_NUMBER
+    assert handoff["description"] == "Received by local delivery company"
+    assert fired[1]["description"] == "Import customs clearance started"
+    assert fired[1]["carrier"] == "Cainiao"
+
+
+async def test_no_event_on_restart_or_repeat(
+    hass: HomeAssistant, init_integration: MockConfigEntry, freezer: FrozenDateTimeFactory
+) -> None:
+    """Reloading, checking again or restarting never repeats an announced change."""
+    entry = init_integration
+    await travel(hass, freezer, entry, datetime(2025, 4, 6, 18, tzinfo=UTC))
+    before = hass.states.get(JOURNEY)
+    assert before.attributes["event_type"] == "customs"
+
+    fired = _collect(hass, JOURNEY)
+    entry.runtime_data.async_update_listeners()  # the same refresh seen twice
+    await entry.runtime_data.async_check_now()
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    await entry.runtime_data.async_check_now()
+    await hass.async_block_till_done()
+
+    assert fired == []
+    after = hass.states.get(JOURNEY)
+    assert (after.state, after.attributes["event_type"]) == (before.state, "customs")
+
+
+async def test_changes_while_stopped_are_a_baseline(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """What happened while Home Assistant was stopped is taken silently at start-up."""
+    entry = init_integration
+    await hass.config_entries.async_unload(entry.entry_id)
+    freezer.move_to(datetime(2025, 4, 6, 18, tzinfo=UTC))
+    fired = _collect(hass, JOURNEY)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+
+    assert hass.states.get("sensor.phone_case_stage").state == "customs"
+    assert fired == []
+    assert entry.runtime_data.announcements == ()
+
+
+async def test_new_shipment_first_answer_is_silent(
+    hass: HomeAssistant, init_integration: MockConfigEntry, carrier_server: CarrierServer
+) -> None:
+    """A shipment added already delivered fires nothing: its first answer is the baseline."""
+    fired = _collect(hass, f"event.{DELIVERED_NUMBER}_journey")
+    await hass.services.async_call(
+        DOMAIN,
+        "add_shipment",
+        {"config_entry_id": init_integration.entry_id, "tracking_number": DELIVERED_NUMBER},
+        blocking=True,
+    )
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert hass.states.get(f"sensor.{DELIVERED_NUMBER}_stage").state == "delivered"
+    assert fired == []
