@@ -1,0 +1,1 @@
+"""Developer scripts of Parcel Handoff (the Python parts are importable for the tests)."""

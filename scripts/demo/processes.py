@@ -1,0 +1,209 @@
+"""Starting and stopping the local carrier server and Home Assistant as real processes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+import os
+from pathlib import Path
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from typing import IO
+
+REPO = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+INTEGRATION = REPO / "custom_components" / "parcel_handoff"
+BLUEPRINTS = REPO / "blueprints"
+JOURNEYS = REPO / "tests" / "fixtures" / "journeys"
+CONFIGURATION = REPO / "config" / "configuration.yaml"
+
+# Environment variables read by config/configuration.yaml and the integration.
+ENV_HA_HOST = "PARCEL_HANDOFF_HA_HOST"
+ENV_HA_PORT = "PARCEL_HANDOFF_HA_PORT"
+ENV_ENDPOINTS = "PARCEL_HANDOFF_ENDPOINTS"
+# Every source the integration knows is pointed at the one local carrier server.
+SOURCES = ("cainiao", "usps", "17track", "aftership")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port on `host` that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether `port` can be bound on `host`."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def endpoints_value(carrier_url: str) -> str:
+    """The `PARCEL_HANDOFF_ENDPOINTS` value sending every source to `carrier_url`."""
+    return ",".join(f"{source}={carrier_url}" for source in SOURCES)
+
+
+def _link(link: Path, target: Path) -> None:
+    """Make `link` a relative symlink to `target`, replacing a stale one."""
+    relative = Path(os.path.relpath(target, link.parent))
+    if link.is_symlink():
+        if link.readlink() == relative:
+            return
+        link.unlink()
+    elif link.exists():
+        raise FileExistsError(f"{link} exists and is not a symlink: move it away")
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(relative)
+
+
+def prepare_config(config_dir: Path) -> None:
+    """Make `config_dir` ready for Home Assistant with this checkout's integration.
+
+    Copies configuration.yaml when `config_dir` is not the repo's own `config/`, links
+    the integration and the blueprints, and creates the files configuration.yaml
+    includes. Never touches Home Assistant's own state.
+    """
+    config_dir.mkdir(parents=True, exist_ok=True)
+    configuration = config_dir / "configuration.yaml"
+    if configuration.resolve() != CONFIGURATION.resolve():
+        shutil.copyfile(CONFIGURATION, configuration)
+    _link(config_dir / "custom_components" / "parcel_handoff", INTEGRATION)
+    _link(
+        config_dir / "blueprints" / "automation" / "parcel_handoff",
+        BLUEPRINTS / "automation" / "parcel_handoff",
+    )
+    for name, empty in (("automations.yaml", "[]\n"), ("scripts.yaml", "{}\n")):
+        path = config_dir / name
+        if not path.exists():
+            path.write_text(empty, encoding="utf-8")
+
+
+def reset_config(config_dir: Path) -> None:
+    """Delete everything Home Assistant wrote in `config_dir`; keep configuration.yaml."""
+    for path in config_dir.iterdir():
+        if path.name == "configuration.yaml":
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+
+
+@dataclass
+class Process:
+    """A started child process, its name and the log file it writes to."""
+
+    name: str
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+    _log: IO[bytes] | None = field(default=None, repr=False)
+
+    def alive(self) -> bool:
+        """Whether it still runs."""
+        return self.popen.poll() is None
+
+    def log_tail(self, lines: int = 60) -> str:
+        """The end of its log, for error messages."""
+        try:
+            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop(self, timeout: float = 30.0) -> int:
+        """SIGTERM, wait up to `timeout` seconds, then SIGKILL; returns the exit status."""
+        if self.alive():
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        return self.popen.returncode
+
+
+def _start(
+    name: str, argv: list[str], log_path: Path, env: Mapping[str, str], *, to_terminal: bool
+) -> Process:
+    log = None if to_terminal else log_path.open("ab")
+    popen = subprocess.Popen(
+        argv,
+        cwd=REPO,
+        env={**os.environ, **env},
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT if log is not None else None,
+    )
+    return Process(name=name, popen=popen, log_path=log_path, _log=log)
+
+
+def start_carrier_server(
+    port: int,
+    log_path: Path,
+    *,
+    journeys: Path = JOURNEYS,
+    advance_on_poll: bool = True,
+    to_terminal: bool = False,
+) -> Process:
+    """Run `python -m tests.carrier_server` on 127.0.0.1:`port` serving `journeys`."""
+    argv = [sys.executable, "-m", "tests.carrier_server", "--host", "127.0.0.1"]
+    argv += ["--port", str(port), "--journeys", str(journeys)]
+    if advance_on_poll:
+        argv.append("--advance-on-poll")
+    return _start("carrier server", argv, log_path, {}, to_terminal=to_terminal)
+
+
+def start_home_assistant(
+    config_dir: Path,
+    port: int,
+    *,
+    carrier_url: str | None,
+    host: str = "127.0.0.1",
+    log_path: Path | None = None,
+    to_terminal: bool = False,
+) -> Process:
+    """Run the venv's `hass` on `config_dir` (prepared with `prepare_config`).
+
+    `--skip-pip`: every requirement is installed by `scripts/setup` and the frontend by
+    `scripts/develop`, and Home Assistant must never reach for the internet here.
+    """
+    env = {ENV_HA_HOST: host, ENV_HA_PORT: str(port)}
+    if carrier_url is not None:
+        env[ENV_ENDPOINTS] = endpoints_value(carrier_url)
+    argv = [str(VENV_BIN / "hass"), "--config", str(config_dir), "--skip-pip", "--log-no-color"]
+    log_path = log_path or config_dir / "hass.stdout.log"
+    return _start("Home Assistant", argv, log_path, env, to_terminal=to_terminal)
+
+
+async def wait_for_port(port: int, process: Process, within: float = 30.0) -> None:
+    """Wait until something accepts connections on 127.0.0.1:`port`."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if not process.alive():
+            raise RuntimeError(f"{process.name} exited early:\n{process.log_tail()}")
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            await asyncio.sleep(0.1)
+            continue
+        writer.close()
+        await writer.wait_closed()
+        return
+    raise TimeoutError(f"{process.name} did not listen on port {port}:\n{process.log_tail()}")
+
+
+async def stop_all(*running: Process, within: float = 60.0) -> list[int]:
+    """Stop processes (last started first) without blocking the event loop."""
+    return [await asyncio.to_thread(process.stop, within) for process in reversed(running)][::-1]
