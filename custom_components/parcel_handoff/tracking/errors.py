@@ -24,7 +24,7 @@ class TrackingRateLimitError(TrackingError):
 
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
-        self.retry_after = retry_after
+        self.retry_after = retry_after  # ha-compat: ok (not HA's)
 
 
 class TrackingQuotaExceededError(TrackingError):

@@ -243,12 +243,11 @@ class TrackingClient(ABC):
     def _error_for_status(self, reply: HttpReply, *, what: str) -> TrackingError:
         """The error an unexpected HTTP status stands for."""
         status = reply.status
-        retry_after = parse_retry_after(reply.headers.get("Retry-After"))
-        if status == 429 or (status == 503 and retry_after is not None):
-            return TrackingRateLimitError(
-                f"{what} is rate limiting requests (HTTP {status})",
-                retry_after=retry_after if retry_after is not None else self._reset_after(reply),
-            )
+        delay = parse_retry_after(reply.headers.get("Retry-After"))
+        if status == 429 or (status == 503 and delay is not None):
+            wait = delay if delay is not None else self._reset_after(reply)
+            message = f"{what} is rate limiting requests (HTTP {status})"
+            return TrackingRateLimitError(message, retry_after=wait)  # ha-compat: ok
         if status in (401, 403):
             return TrackingAuthenticationError(f"{what} rejected the credentials (HTTP {status})")
         if status >= 500:
