@@ -53,6 +53,7 @@ from .store import LegCheck, LegKey, ShipmentRecord, ShipmentStore
 from .tracking.carriers import source_for_carrier
 from .tracking.clients import create_client
 from .tracking.clients.base import TrackingClient
+from .tracking.clients.seventeen_track import SeventeenTrackClient
 from .tracking.detection import detect_carriers
 from .tracking.errors import (
     TrackingAuthenticationError,
@@ -325,6 +326,13 @@ class ParcelHandoffCoordinator(DataUpdateCoordinator[dict[str, ShipmentState]]):
             sid: (sub.title, dict(sub.data)) for sid, sub in entry.subentries.items()
         }
 
+    @property
+    def seventeen_track_quota_remaining(self) -> int | None:
+        """Registrations left on the 17TRACK plan, when 17TRACK is keyed and has told."""
+        client = self.clients.get(Source.SEVENTEEN_TRACK)
+        quota = client.quota if isinstance(client, SeventeenTrackClient) else None
+        return quota.remaining if quota is not None else None
+
     # --- Set-up and subentry changes -------------------------------------------------
 
     async def _async_setup(self) -> None:
@@ -471,6 +479,16 @@ class ParcelHandoffCoordinator(DataUpdateCoordinator[dict[str, ShipmentState]]):
                     due.setdefault(leg.source, {}).setdefault(leg.number, []).append(sid)
         return due
 
+    async def _async_track(self, source: Source, numbers: list[str]) -> dict[str, SourceResult]:
+        client = self.clients[source]
+        if isinstance(client, SeventeenTrackClient) and client.quota is None:
+            # Each new number costs quota: learn what is left once, before registering any.
+            try:
+                await client.async_get_quota()
+            except TrackingError as err:
+                LOGGER.debug("17TRACK quota could not be read: %s", err)
+        return await client.async_track(numbers)
+
     def _source_available(self, source: Source, now: datetime) -> bool:
         health = self.health.get(source)
         if health is None or health.auth_failed:
@@ -481,7 +499,7 @@ class ParcelHandoffCoordinator(DataUpdateCoordinator[dict[str, ShipmentState]]):
         """One batched request per source, all sources at once."""
         sources = list(due)
         answers = await asyncio.gather(
-            *(self.clients[source].async_track(list(due[source])) for source in sources)
+            *(self._async_track(source, list(due[source])) for source in sources)
         )
         fetch = _Fetch()
         for source, answer in zip(sources, answers, strict=True):

@@ -175,5 +175,8 @@ class ParcelHandoffSummarySensor(ParcelHandoffEntryEntity, SensorEntity):
 
     @property
     def extra_state_attributes(self) -> dict[str, Any]:
-        """Counts for dashboards."""
-        return self.entity_description.attributes_fn(self.coordinator.data, dt_util.utcnow())
+        """Counts for dashboards, and the 17TRACK registrations left when it is keyed."""
+        attributes = self.entity_description.attributes_fn(self.coordinator.data, dt_util.utcnow())
+        if (remaining := self.coordinator.seventeen_track_quota_remaining) is not None:
+            attributes["seventeen_track_quota_remaining"] = remaining
+        return attributes

@@ -103,3 +103,27 @@ async def test_out_for_delivery_yesterday_is_not_today(
     attributes = hass.states.get("sensor.parcel_handoff_active_shipments").attributes
     assert attributes["out_for_delivery"] == 1
     assert attributes["out_for_delivery_today"] == 0
+
+
+async def test_summary_shows_17track_quota_left(
+    hass: HomeAssistant, carrier_server: CarrierServer, freezer: FrozenDateTimeFactory
+) -> None:
+    """With 17TRACK keyed, the summary tells how many registrations the plan has left."""
+    freezer.move_to(datetime(2025, 3, 20, 12, tzinfo=UTC))
+    carrier_server.state.seventeen_track_quota_used = 97
+    cainiao_only = make_entry(carrier_server, subentries=[shipment_subentry(CUSTOMS_NUMBER)])
+    await setup_entry(hass, cainiao_only)
+    state = hass.states.get("sensor.parcel_handoff_active_shipments")
+    # Nothing went through 17TRACK: its quota was not asked for.
+    assert "seventeen_track_quota_remaining" not in state.attributes
+    assert "17track" not in carrier_server.state.requests
+    await hass.config_entries.async_unload(cainiao_only.entry_id)
+
+    entry = make_entry(
+        carrier_server, subentries=[shipment_subentry(CUSTOMS_NUMBER, carrier="17track")]
+    )
+    await setup_entry(hass, entry)
+    state = hass.states.get("sensor.parcel_handoff_active_shipments")
+    # 3 were left, and registering the customs parcel used one.
+    assert carrier_server.state.seventeen_track_registered
+    assert state.attributes["seventeen_track_quota_remaining"] == 2
