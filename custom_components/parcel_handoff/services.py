@@ -33,10 +33,10 @@ from .const import (
     SUBENTRY_SHIPMENT,
 )
 from .coordinator import ParcelHandoffConfigEntry, ShipmentState
-from .store import event_to_dict
 from .tracking.detection import normalize_tracking_number
 from .tracking.errors import InvalidTrackingNumberError
 from .tracking.model import Source
+from .tracking.serialize import event_to_dict
 
 CARRIER_CHOICES = [CARRIER_AUTO, *(source.value for source in Source)]
 

@@ -9,13 +9,20 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypedDict, cast
+from typing import Any, cast
 
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.storage import Store
 
 from .const import DOMAIN, LOGGER, STORAGE_SAVE_DELAY, STORAGE_VERSION
+from .tracking.errors import TrackingError
 from .tracking.model import EtaWindow, Handoff, Source, SourceSnapshot, Stage, TrackingEvent
+from .tracking.serialize import (
+    event_from_dict,
+    event_to_dict,
+    handoff_from_dict,
+    handoff_to_dict,
+)
 
 type LegKey = tuple[Source, str]
 """One number followed by one source: the unit of polling."""
@@ -65,17 +72,6 @@ class StoredData:
     registered: Mapping[Source, frozenset[str]] = field(default_factory=dict)
 
 
-class _EventDict(TypedDict):
-    time: str
-    description: str
-    location: str | None
-    carrier: str | None
-    source: str
-    stage: str | None
-    code: str | None
-    tracking_number: str | None
-
-
 def _time(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
@@ -86,36 +82,6 @@ def _parse_time(value: object) -> datetime | None:
 
 def _stage(value: object) -> Stage | None:
     return Stage(value) if isinstance(value, str) else None
-
-
-def event_to_dict(event: TrackingEvent) -> dict[str, Any]:
-    """Serialise an event to JSON-ready values (the time keeps the carrier's offset)."""
-    return dict(
-        _EventDict(
-            time=event.time.isoformat(),
-            description=event.description,
-            location=event.location,
-            carrier=event.carrier,
-            source=event.source.value,
-            stage=event.stage.value if event.stage is not None else None,
-            code=event.code,
-            tracking_number=event.tracking_number,
-        )
-    )
-
-
-def event_from_dict(data: Mapping[str, Any]) -> TrackingEvent:
-    """Rebuild an event serialised by `event_to_dict`."""
-    return TrackingEvent(
-        time=datetime.fromisoformat(data["time"]),
-        description=data["description"],
-        location=data.get("location"),
-        carrier=data.get("carrier"),
-        source=Source(data["source"]),
-        stage=_stage(data.get("stage")),
-        code=data.get("code"),
-        tracking_number=data.get("tracking_number"),
-    )
 
 
 def snapshot_to_dict(snapshot: SourceSnapshot) -> dict[str, Any]:
@@ -171,7 +137,6 @@ def _leg_from_key(key: str) -> LegKey:
 
 def record_to_dict(record: ShipmentRecord) -> dict[str, Any]:
     """Serialise a shipment record to JSON-ready values."""
-    handoff = record.handoff
     return {
         "tracking_number": record.tracking_number,
         "added_at": record.added_at.isoformat(),
@@ -189,21 +154,13 @@ def record_to_dict(record: ShipmentRecord) -> dict[str, Any]:
             }
             for leg, check in record.checks.items()
         },
-        "handoff": None
-        if handoff is None
-        else {
-            "carrier": handoff.carrier,
-            "tracking_number": handoff.tracking_number,
-            "time": _time(handoff.time),
-            "same_number": handoff.same_number,
-        },
+        "handoff": handoff_to_dict(record.handoff),
         "announced": sorted(record.announced),
     }
 
 
 def record_from_dict(data: Mapping[str, Any]) -> ShipmentRecord:
     """Rebuild a shipment record serialised by `record_to_dict`."""
-    handoff = data.get("handoff")
     return ShipmentRecord(
         tracking_number=data["tracking_number"],
         added_at=datetime.fromisoformat(data["added_at"]),
@@ -221,14 +178,7 @@ def record_from_dict(data: Mapping[str, Any]) -> ShipmentRecord:
             )
             for key, check in data.get("checks", {}).items()
         },
-        handoff=None
-        if not isinstance(handoff, dict)
-        else Handoff(
-            carrier=handoff["carrier"],
-            tracking_number=handoff["tracking_number"],
-            time=_parse_time(handoff.get("time")),
-            same_number=bool(handoff.get("same_number", False)),
-        ),
+        handoff=handoff_from_dict(data.get("handoff")),
         announced=frozenset(data.get("announced", ())),
     )
 
@@ -251,7 +201,7 @@ def stored_from_dict(data: Mapping[str, Any]) -> StoredData:
     for subentry_id, raw in cast("Mapping[str, Any]", data.get("shipments", {})).items():
         try:
             shipments[subentry_id] = record_from_dict(raw)
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, TrackingError):
             LOGGER.warning("Dropping an unreadable stored shipment (%s)", subentry_id)
     registered: dict[Source, frozenset[str]] = {}
     for source, numbers in cast("Mapping[str, Any]", data.get("registered", {})).items():
