@@ -8,9 +8,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 import copy
+import json
+import os
+from pathlib import Path as FilePath
 from typing import Any
 
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, settings, strategies as st
+
+# Examples per fuzz test: enough for the suite's time budget; raise it for a deeper run,
+# e.g. PARCEL_HANDOFF_FUZZ_EXAMPLES=2000 scripts/test tests/tracking.
+FUZZ = settings(
+    max_examples=int(os.environ.get("PARCEL_HANDOFF_FUZZ_EXAMPLES", "80")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 type Path = tuple[str | int, ...]
 
@@ -32,6 +43,11 @@ def json_trees(keys: Sequence[str], strings: Sequence[str]) -> st.SearchStrategy
         | st.dictionaries(names, children, max_size=6),
         max_leaves=30,
     )
+
+
+def load(path: FilePath) -> Any:
+    """A fixture or sample file's decoded JSON."""
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def paths(tree: Any, prefix: Path = ()) -> Iterator[Path]:

@@ -1,16 +1,8 @@
-"""Hypothesis helpers: random JSON values, and real-shaped bodies with a subtree replaced."""
+"""Cainiao and USPS vocabulary for the JSON fuzzing helpers in json_trees.py."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-import copy
-import json
-from pathlib import Path
-from typing import Any
-
-from hypothesis import strategies as st
-
-type JsonPath = tuple[str | int, ...]
+from .json_trees import json_trees, load, paths, replaced
 
 # Keys the normalizers read, so random objects reach past the first lookup now and then.
 KNOWN_KEYS = (
@@ -55,62 +47,23 @@ KNOWN_KEYS = (
     "endOfDay",
 )
 
-_scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**70), max_value=2**70)
-    | st.floats()
-    | st.text(max_size=30)
-    | st.sampled_from(
-        [
-            "2025-03-04T19:05:00",
-            "2025-03-04T00:05:44Z",
-            "-05:00",
-            "GMT+8",
-            "2023-09-22 17:51:16",
-            "1695376276000",
-            "GTMS_SIGNED",
-            "CC_IM_START",
-            "01",
-            "150001",
-            "EXTERNAL",
-            "9:00pm",
-            "",
-        ]
-    )
-)
+# Values that look like the real thing, for the same reason.
+KNOWN_STRINGS = [
+    "2025-03-04T19:05:00",
+    "2025-03-04T00:05:44Z",
+    "-05:00",
+    "GMT+8",
+    "2023-09-22 17:51:16",
+    "1695376276000",
+    "GTMS_SIGNED",
+    "CC_IM_START",
+    "01",
+    "150001",
+    "EXTERNAL",
+    "9:00pm",
+    "",
+]
 
-json_values = st.recursive(
-    _scalars,
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.sampled_from(KNOWN_KEYS) | st.text(max_size=8), children, max_size=5),
-    max_leaves=20,
-)
+json_values = json_trees(KNOWN_KEYS, KNOWN_STRINGS)
 
-
-def load(path: Path) -> Any:
-    """A fixture or sample file's decoded JSON."""
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def paths(value: Any, prefix: JsonPath = ()) -> Iterator[JsonPath]:
-    """Every path to a subtree of a decoded JSON value, the root included."""
-    yield prefix
-    if isinstance(value, dict):
-        for key, child in value.items():
-            yield from paths(child, (*prefix, key))
-    elif isinstance(value, list):
-        for index, child in enumerate(value):
-            yield from paths(child, (*prefix, index))
-
-
-def replaced(value: Any, path: JsonPath, new: Any) -> Any:
-    """A deep copy of value with the subtree at path replaced by new."""
-    if not path:
-        return new
-    result = copy.deepcopy(value)
-    parent = result
-    for step in path[:-1]:
-        parent = parent[step]
-    parent[path[-1]] = new
-    return result
+__all__ = ["KNOWN_KEYS", "KNOWN_STRINGS", "json_values", "load", "paths", "replaced"]

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import json
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import given, strategies as st
 import pytest
 
 from custom_components.parcel_handoff.tracking.errors import (
@@ -39,7 +39,7 @@ from custom_components.parcel_handoff.tracking.normalizers.seventeen_track impor
 )
 from tests.conftest import FIXTURES, SHARED_SAMPLES
 
-from .json_trees import json_trees, paths, removed, replaced
+from .json_trees import FUZZ, json_trees, paths, removed, replaced
 
 HANDOFF = "LP00641207399571"
 USPS_NUMBER = "9400111206213859271734"
@@ -682,7 +682,6 @@ STRINGS = [
     "Export clearance",
 ]  # fmt: skip
 TREES = json_trees(KEYS, STRINGS)
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def assert_only_invalid(parse: Callable[[object], dict[str, SourceResult]], body: object) -> None:

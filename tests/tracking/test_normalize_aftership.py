@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import json
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import given, strategies as st
 import pytest
 
 from custom_components.parcel_handoff.tracking.errors import (
@@ -34,7 +34,7 @@ from custom_components.parcel_handoff.tracking.normalizers.aftership import (
 )
 from tests.conftest import FIXTURES
 
-from .json_trees import json_trees, paths, removed, replaced
+from .json_trees import FUZZ, json_trees, paths, removed, replaced
 
 IN_TRANSIT = "LP00587412369854"
 USPS_NUMBER = "9261290100130736401852"
@@ -467,7 +467,6 @@ STRINGS = [
     "cainiao", "0001-01-01T00:00:00+14:00", "9999-12-31", "Export clearance", "LP00",
 ]  # fmt: skip
 TREES = json_trees(KEYS, STRINGS)
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FIXTURE_NAMES = [
     "tracking_v4_in_transit_last_mile.json",
     "tracking_v4_delivered.json",

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import logging
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import given, strategies as st
 import pytest
 
 from custom_components.parcel_handoff.tracking.errors import TrackingInvalidResponseError
@@ -22,6 +22,7 @@ from custom_components.parcel_handoff.tracking.normalizers.cainiao import (
     parse_cainiao,
 )
 from tests.conftest import FIXTURES
+from tests.tracking.json_trees import FUZZ
 from tests.tracking.mangle import json_values, load, paths, replaced
 
 CAINIAO = FIXTURES / "cainiao"
@@ -493,14 +494,14 @@ def _parse_or_invalid(reply: object) -> None:
         assert times == sorted(times, reverse=True)
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@FUZZ
 @given(reply=json_values)
 def test_random_json_never_raises_anything_else(reply: object) -> None:
     """Random JSON trees raise TrackingInvalidResponseError or parse."""
     _parse_or_invalid(reply)
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@FUZZ
 @given(reply=st.fixed_dictionaries({"success": st.just(True), "module": st.lists(json_values)}))
 def test_random_modules_never_raise_anything_else(reply: object) -> None:
     """Random modules inside a successful reply raise TrackingInvalidResponseError or parse."""
@@ -508,7 +509,7 @@ def test_random_modules_never_raise_anything_else(reply: object) -> None:
 
 
 @pytest.mark.parametrize("name", FIXTURE_NAMES)
-@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@FUZZ
 @given(data=st.data())
 def test_fixture_with_a_random_subtree_never_raises_anything_else(
     name: str, data: st.DataObject
