@@ -708,8 +708,18 @@ class ParcelHandoffCoordinator(DataUpdateCoordinator[dict[str, ShipmentState]]):
         )
         local: Leg | None = None
         if local_number is not None:
+            # A number the user typed is trusted; one a portal gave must fit the source
+            # (Cainiao may name USPS before it has the USPS number).
+            able = None if config.local_tracking_number else _sources_able_to_track(local_number)
             preferred = [source_for_carrier(local_carrier), *_AGGREGATORS]
-            source = next((s for s in preferred if s is not None and s in self.clients), None)
+            source = next(
+                (
+                    s
+                    for s in preferred
+                    if s is not None and s in self.clients and (able is None or s in able)
+                ),
+                None,
+            )
             if source is not None and (source, local_number) != (
                 main_source,
                 config.tracking_number,
@@ -813,6 +823,15 @@ class ParcelHandoffCoordinator(DataUpdateCoordinator[dict[str, ShipmentState]]):
     @callback
     def _async_save(self) -> None:
         self._store.async_schedule_save(self._records(), self._registered())
+
+
+def _sources_able_to_track(number: str) -> frozenset[Source] | None:
+    """Sources that can track a number of this shape; None when it fits no rule."""
+    try:
+        candidates = detect_carriers(number)
+    except TrackingError:
+        return None
+    return frozenset(source for candidate in candidates for source in candidate.sources)
 
 
 def _retry_after(error: TrackingError) -> float | None:

@@ -38,7 +38,7 @@ from custom_components.parcel_handoff.tracking.errors import (
     TrackingTimeoutError,
 )
 from custom_components.parcel_handoff.tracking.model import Source
-from tests.carrier_server import CarrierServer
+from tests.carrier_server import CarrierServer, parse_journey
 
 from .conftest import (
     CAINIAO_NUMBER,
@@ -449,3 +449,54 @@ def test_endpoint_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
     }
     monkeypatch.delenv("PARCEL_HANDOFF_ENDPOINTS")
     assert endpoint_overrides({}) == {}
+
+
+async def test_carrier_named_before_its_number_is_not_asked_about_ours(
+    hass: HomeAssistant, carrier_server: CarrierServer, freezer: FrozenDateTimeFactory
+) -> None:
+    """Cainiao names USPS before it has the USPS number: USPS is not asked about an LP number."""
+    number = "LP00799911122233"
+    carrier_server.state.add_journeys(
+        [
+            parse_journey(
+                {
+                    "name": "usps_named_early",
+                    "description": "Cainiao names USPS at import customs, no new number yet",
+                    "tracks": [
+                        {
+                            "source": "cainiao",
+                            "number": number,
+                            "header": {
+                                "destCountry": "United States",
+                                "mailNoSource": "AE",
+                                "destCpInfo": {"cpName": "USPS"},
+                            },
+                            "events": [
+                                {
+                                    "at": "2025-04-08T09:00:00-07:00",
+                                    "event": {
+                                        "standerdDesc": "Arrived at linehaul office",
+                                        "timeZone": "GMT-7",
+                                        "actionCode": "LH_ARRIVE",
+                                    },
+                                }
+                            ],
+                        }
+                    ],
+                }
+            )
+        ]
+    )
+    freezer.move_to(datetime(2025, 4, 8, 18, tzinfo=UTC))
+    entry = make_entry(carrier_server, subentries=[shipment_subentry(number)])
+    await setup_entry(hass, entry)
+
+    state = hass.states.get(f"sensor.{number.lower()}_stage")
+    assert state.state == "customs"
+    assert state.attributes["local_carrier"] == "USPS"
+    polled = set(carrier_server.state.polls)
+    assert ("cainiao", number) in polled
+    assert ("usps", number) not in polled
+    assert carrier_server.state.requests["usps"] == 0
+    # 17TRACK can follow any number: it takes the local leg instead.
+    assert carrier_server.state.requests["17track"] > 0
