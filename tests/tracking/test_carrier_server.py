@@ -43,13 +43,6 @@ async def carrier(socket_enabled: None) -> AsyncIterator[CarrierServer]:
         yield srv
 
 
-@pytest.fixture
-async def session(socket_enabled: None) -> AsyncIterator[aiohttp.ClientSession]:
-    """A plain HTTP session."""
-    async with aiohttp.ClientSession() as client_session:
-        yield client_session
-
-
 async def _cainiao(
     session: aiohttp.ClientSession, carrier: CarrierServer, *numbers: str
 ) -> list[dict[str, Any]]:

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 import itertools
 import json
 import time
-from types import SimpleNamespace
 
 import aiohttp
 import pytest
@@ -27,12 +24,8 @@ from custom_components.parcel_handoff.tracking.errors import (
 from custom_components.parcel_handoff.tracking.model import Source, SourceSnapshot, Stage
 from tests.carrier_server import (
     DEFAULT_CREDENTIALS,
-    JOURNEYS_DIR,
     CarrierServer,
-    ServerState,
     closed_port,
-    load_journeys,
-    running_carrier_server,
 )
 from tests.carrier_server.state import AfterShipTracking
 
@@ -40,40 +33,6 @@ OUT_FOR_DELIVERY = "9205590164917312751089"  # in an AfterShip journey, slug usp
 HANDOFF = "9400136205832451786015"  # a USPS number AfterShip has no journey for
 UNKNOWN = "LP00738472910556"
 KEY = DEFAULT_CREDENTIALS["aftership_key"]
-
-
-@pytest.fixture
-async def carrier(socket_enabled: None) -> AsyncIterator[CarrierServer]:
-    """The carrier server on 1 June 2025."""
-    state = ServerState(journeys=load_journeys(JOURNEYS_DIR), now=datetime(2025, 6, 1, tzinfo=UTC))
-    async with running_carrier_server(state) as server:
-        yield server
-
-
-@pytest.fixture
-async def session(socket_enabled: None) -> AsyncIterator[aiohttp.ClientSession]:
-    """The HTTP session the client is given."""
-    async with aiohttp.ClientSession() as client_session:
-        yield client_session
-
-
-@pytest.fixture
-async def traced(socket_enabled: None) -> AsyncIterator[tuple[aiohttp.ClientSession, list[float]]]:
-    """A session that notes when each request starts, on the client's side (loop time)."""
-    starts: list[float] = []
-
-    async def on_start(
-        session: aiohttp.ClientSession,
-        context: SimpleNamespace,
-        params: aiohttp.TraceRequestStartParams,
-    ) -> None:
-        starts.append(asyncio.get_running_loop().time())
-
-    trace = aiohttp.TraceConfig()
-    # aiohttp 3.11 types its trace signals wrongly (callbacks take three arguments).
-    trace.on_request_start.append(on_start)  # type: ignore[arg-type]
-    async with aiohttp.ClientSession(trace_configs=[trace]) as client_session:
-        yield client_session, starts
 
 
 @pytest.fixture

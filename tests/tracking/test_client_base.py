@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 import json
 import logging
@@ -37,29 +37,10 @@ from custom_components.parcel_handoff.tracking.errors import (
 from custom_components.parcel_handoff.tracking.model import Source, SourceResult
 from tests.carrier_server import (
     DEFAULT_CREDENTIALS,
-    JOURNEYS_DIR,
     CarrierServer,
     ServerState,
     closed_port,
-    load_journeys,
-    running_carrier_server,
 )
-
-
-@pytest.fixture
-async def carrier(socket_enabled: None) -> AsyncIterator[CarrierServer]:
-    """The carrier server on 1 June 2025."""
-    state = ServerState(journeys=load_journeys(JOURNEYS_DIR), now=datetime(2025, 6, 1, tzinfo=UTC))
-    async with running_carrier_server(state) as server:
-        yield server
-
-
-@pytest.fixture
-async def session(socket_enabled: None) -> AsyncIterator[aiohttp.ClientSession]:
-    """The HTTP session the clients are given."""
-    async with aiohttp.ClientSession() as client_session:
-        yield client_session
-
 
 # --- Retry-After and numbers -------------------------------------------------------------
 

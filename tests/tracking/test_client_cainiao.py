@@ -46,13 +46,6 @@ async def carrier(socket_enabled: None) -> AsyncIterator[CarrierServer]:
 
 
 @pytest.fixture
-async def session(socket_enabled: None) -> AsyncIterator[aiohttp.ClientSession]:
-    """The HTTP session the client is given."""
-    async with aiohttp.ClientSession() as client_session:
-        yield client_session
-
-
-@pytest.fixture
 def client(carrier: CarrierServer, session: aiohttp.ClientSession) -> CainiaoClient:
     """A Cainiao client pointed at the carrier server, with a short timeout."""
     return CainiaoClient(session, base_url=carrier.base_url, timeout=1.0)

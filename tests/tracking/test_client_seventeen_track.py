@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 import itertools
 import json
-from types import SimpleNamespace
 
 import aiohttp
 import pytest
@@ -33,51 +30,13 @@ from custom_components.parcel_handoff.tracking.normalizers.seventeen_track impor
 )
 from tests.carrier_server import (
     DEFAULT_CREDENTIALS,
-    JOURNEYS_DIR,
     CarrierServer,
-    ServerState,
     closed_port,
-    load_journeys,
-    running_carrier_server,
 )
 
 CUSTOMS = "LP00724415530918"  # Cainiao parcel stuck in German customs
 DELIVERED = "9361289876700312348894"  # USPS, delivered
 KEY = DEFAULT_CREDENTIALS["seventeen_track_key"]
-
-
-@pytest.fixture
-async def carrier(socket_enabled: None) -> AsyncIterator[CarrierServer]:
-    """The carrier server on 1 June 2025."""
-    state = ServerState(journeys=load_journeys(JOURNEYS_DIR), now=datetime(2025, 6, 1, tzinfo=UTC))
-    async with running_carrier_server(state) as server:
-        yield server
-
-
-@pytest.fixture
-async def session(socket_enabled: None) -> AsyncIterator[aiohttp.ClientSession]:
-    """The HTTP session the client is given."""
-    async with aiohttp.ClientSession() as client_session:
-        yield client_session
-
-
-@pytest.fixture
-async def traced(socket_enabled: None) -> AsyncIterator[tuple[aiohttp.ClientSession, list[float]]]:
-    """A session that notes when each request starts, on the client's side (loop time)."""
-    starts: list[float] = []
-
-    async def on_start(
-        session: aiohttp.ClientSession,
-        context: SimpleNamespace,
-        params: aiohttp.TraceRequestStartParams,
-    ) -> None:
-        starts.append(asyncio.get_running_loop().time())
-
-    trace = aiohttp.TraceConfig()
-    # aiohttp 3.11 types its trace signals wrongly (callbacks take three arguments).
-    trace.on_request_start.append(on_start)  # type: ignore[arg-type]
-    async with aiohttp.ClientSession(trace_configs=[trace]) as client_session:
-        yield client_session, starts
 
 
 @pytest.fixture

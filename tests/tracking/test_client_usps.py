@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 import json
 
@@ -25,12 +24,8 @@ from custom_components.parcel_handoff.tracking.errors import (
 from custom_components.parcel_handoff.tracking.model import Source, SourceSnapshot, Stage
 from tests.carrier_server import (
     DEFAULT_CREDENTIALS,
-    JOURNEYS_DIR,
     CarrierServer,
-    ServerState,
     closed_port,
-    load_journeys,
-    running_carrier_server,
 )
 
 HANDOFF = "9400136205832451786015"  # first scanned on 7 April 2025 (14:52 UTC)
@@ -51,21 +46,6 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-async def carrier(socket_enabled: None) -> AsyncIterator[CarrierServer]:
-    """The carrier server on 1 June 2025: every USPS journey has happened."""
-    state = ServerState(journeys=load_journeys(JOURNEYS_DIR), now=datetime(2025, 6, 1, tzinfo=UTC))
-    async with running_carrier_server(state) as server:
-        yield server
-
-
-@pytest.fixture
-async def session(socket_enabled: None) -> AsyncIterator[aiohttp.ClientSession]:
-    """The HTTP session the client is given."""
-    async with aiohttp.ClientSession() as client_session:
-        yield client_session
 
 
 @pytest.fixture
