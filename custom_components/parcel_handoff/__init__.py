@@ -7,6 +7,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import ConfigType
 
+from .card import async_register_card
 from .const import DOMAIN
 from .coordinator import ParcelHandoffConfigEntry, ParcelHandoffCoordinator
 from .services import async_setup_services
@@ -18,8 +19,9 @@ CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """Register the actions, once, whatever the config entries."""
+    """Register the actions and the dashboard card, once, whatever the config entries."""
     async_setup_services(hass)
+    await async_register_card(hass)
     return True
 
 
