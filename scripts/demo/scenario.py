@@ -176,29 +176,17 @@ async def wait_for_entities(
             await asyncio.sleep(0.5)
 
 
+CARD = "custom:parcel-handoff-card"
+
+
 def dashboard_config(shipments: Iterable[ShipmentEntities]) -> JSON:
-    """A dashboard: per shipment a tile of its stage and a markdown card of its story."""
-    cards: list[JSON] = []
-    for shipment in shipments:
-        sensor = shipment.stage
-        cards.append(
-            {
-                "type": "vertical-stack",
-                "cards": [
-                    {
-                        "type": "tile",
-                        "entity": sensor,
-                        "name": shipment.name,
-                        "icon": "mdi:package-variant-closed",
-                        "vertical": False,
-                    },
-                    {
-                        "type": "markdown",
-                        "content": _markdown(shipment),
-                    },
-                ],
-            }
-        )
+    """A dashboard: every active parcel (attention first), then the card of each parcel.
+
+    The card (`custom:parcel-handoff-card`) ships with the integration, which has the
+    frontend load it: no resource to add.
+    """
+    cards: list[JSON] = [{"type": CARD, "mode": "list"}]
+    cards.extend({"type": CARD, "entity": shipment.stage} for shipment in shipments)
     return {
         "title": "Parcels",
         "views": [
@@ -210,30 +198,6 @@ def dashboard_config(shipments: Iterable[ShipmentEntities]) -> JSON:
             }
         ],
     }
-
-
-def _markdown(shipment: ShipmentEntities) -> str:
-    """The markdown card of one shipment: who has it, under which number, what happened."""
-    sensor = shipment.stage
-    attention = shipment.attention
-    return (
-        f"{{% set s = '{sensor}' %}}"
-        f"{{% set a = '{attention}' %}}"
-        "**{{ state_attr(s, 'carrier') or 'Carrier not known yet' }}**"
-        "{% if state_attr(s, 'local_tracking_number') %}"
-        " · handed over as `{{ state_attr(s, 'local_tracking_number') }}`"
-        " ({{ state_attr(s, 'local_carrier') }}){% endif %}\n\n"
-        "{% if state_attr(s, 'latest_event') %}"
-        "{{ state_attr(s, 'latest_event') }}"
-        "{% if state_attr(s, 'latest_event_location') %}"
-        ", {{ state_attr(s, 'latest_event_location') }}{% endif %}"
-        " — {{ as_datetime(state_attr(s, 'latest_event_time')) | relative_time }} ago"
-        "{% else %}No event yet{% endif %}\n\n"
-        "{% if is_state(a, 'on') %}"
-        '<ha-alert alert-type="warning">Needs attention: '
-        "{{ state_attr(a, 'reason') | replace('_', ' ') }}"
-        " — {{ state_attr(a, 'action') | replace('_', ' ') }}</ha-alert>{% endif %}"
-    )
 
 
 async def ensure_dashboard(api: HomeAssistantApi, shipments: Iterable[ShipmentEntities]) -> str:

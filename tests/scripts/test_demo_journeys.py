@@ -95,28 +95,27 @@ def test_demo_shipments_are_named_and_numbered_from_the_journeys() -> None:
     assert other[0].name == "New route"
 
 
-def test_dashboard_has_a_tile_and_a_story_per_shipment() -> None:
-    shipment = ShipmentEntities(
-        name="Phone case",
-        tracking_number="LP1",
-        subentry_id="s1",
-        device_id="d1",
-        stage="sensor.phone_case_stage",
-        attention="binary_sensor.phone_case_needs_attention",
-        journey="event.phone_case_journey",
-    )
-    config = dashboard_config([shipment])
-    (stack,) = config["views"][0]["cards"]
-    tile, markdown = stack["cards"]
-    assert tile == {
-        "type": "tile",
-        "entity": "sensor.phone_case_stage",
-        "name": "Phone case",
-        "icon": "mdi:package-variant-closed",
-        "vertical": False,
-    }
-    assert "{% set s = 'sensor.phone_case_stage' %}" in markdown["content"]
-    assert "{% set a = 'binary_sensor.phone_case_needs_attention' %}" in markdown["content"]
+def test_dashboard_has_the_list_and_a_card_per_shipment() -> None:
+    shipments = [
+        ShipmentEntities(
+            name=name,
+            tracking_number=f"LP{index}",
+            subentry_id=f"s{index}",
+            device_id=f"d{index}",
+            stage=f"sensor.{key}_stage",
+            attention=f"binary_sensor.{key}_needs_attention",
+            journey=f"event.{key}_journey",
+        )
+        for index, (key, name) in enumerate((("phone_case", "Phone case"), ("shoes", "Shoes")))
+    ]
+    config = dashboard_config(shipments)
+    (view,) = config["views"]
+    assert view["path"] == "parcels"
+    assert view["cards"] == [
+        {"type": "custom:parcel-handoff-card", "mode": "list"},
+        {"type": "custom:parcel-handoff-card", "entity": "sensor.phone_case_stage"},
+        {"type": "custom:parcel-handoff-card", "entity": "sensor.shoes_stage"},
+    ]
 
 
 def test_config_folder_links_the_checkout_and_resets_to_configuration_yaml(tmp_path: Path) -> None:
