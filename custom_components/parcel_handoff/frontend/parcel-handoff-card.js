@@ -689,6 +689,8 @@ const STYLES = `
   .row .line2 { display: flex; align-items: center; gap: 8px; grid-column: 2; min-width: 0; font-size: 0.85em;
     color: var(--secondary-text-color); }
   .row .warn { color: var(--warning-color, #ffa600); font-weight: 500; }
+  .row .line2 > span:not(.bar) { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; min-width: 0; }
+  .row .line2 .number { flex: 1 1 0; }
   .row .copy { grid-row: span 2; }
   .bar { display: flex; gap: 2px; width: 84px; flex: none; }
   .bar span { flex: 1; height: 4px; border-radius: 2px; background: var(--divider-color, #ccc); }
@@ -1108,8 +1110,21 @@ async function loadFormElements() {
   }
 }
 
-if (!customElements.get(CARD_TAG)) customElements.define(CARD_TAG, ParcelHandoffCard);
-if (!customElements.get(EDITOR_TAG)) customElements.define(EDITOR_TAG, ParcelHandoffCardEditor);
+function defineElements() {
+  // `customElements` is looked up now, not when this module was parsed (see below).
+  if (!customElements.get(CARD_TAG)) customElements.define(CARD_TAG, ParcelHandoffCard);
+  if (!customElements.get(EDITOR_TAG)) customElements.define(EDITOR_TAG, ParcelHandoffCardEditor);
+}
+
+// The frontend's app installs a scoped custom element registry when it starts, and an
+// element defined in the browser's registry before then stays invisible to dashboards
+// ("Custom element doesn't exist"). This module can load before the app does: then it
+// defines its elements once the app has defined <home-assistant>.
+if (document.querySelector("home-assistant") && !customElements.get("home-assistant")) {
+  customElements.whenDefined("home-assistant").then(defineElements);
+} else {
+  defineElements();
+}
 
 window.customCards = window.customCards || [];
 if (!window.customCards.some((card) => card.type === CARD_TAG)) {
