@@ -637,8 +637,8 @@ const STYLES = `
     border: 4px solid var(--primary-color); background: var(--card-background-color, #fff); }
   .stage.current { color: var(--primary-text-color); font-weight: 600; }
   .stage.current.problem .dot { border-color: var(--error-color, #db4437); }
-  .stage .label { display: block; padding: 0 2px; overflow-wrap: anywhere; hyphens: auto; }
-  .stage .handoff { position: absolute; top: -16px; inset-inline-start: -10px; z-index: 2; color: var(--warning-color, #ffa600);
+  .stage .label { display: block; padding: 0 2px; overflow-wrap: break-word; hyphens: auto; }
+  .stage .handoff { position: absolute; top: -3px; inset-inline-start: -10px; z-index: 2; color: var(--warning-color, #ffa600);
     --mdc-icon-size: 20px; background: var(--card-background-color, #fff); border-radius: 50%; line-height: 0; }
   .holder { display: flex; align-items: center; gap: 8px; margin-top: 12px;
     padding: 8px 12px; border-radius: 8px; background: var(--secondary-background-color, rgba(127, 127, 127, 0.08)); }
@@ -696,13 +696,15 @@ const STYLES = `
   .bar span { flex: 1; height: 4px; border-radius: 2px; background: var(--divider-color, #ccc); }
   .bar span.on { background: var(--primary-color); }
   .bar.problem span.on { background: var(--error-color, #db4437); }
-  @container (max-width: 420px) {
-    .stage .label { display: none; }
-    .stage.current .label { display: block; position: absolute; top: 26px; white-space: nowrap;
-      inset-inline-start: 50%; transform: translateX(-50%); }
-    .stage.current:first-child .label { inset-inline-start: 0; transform: none; }
-    .stage.current:last-child .label { inset-inline-start: auto; inset-inline-end: 0; transform: none; }
-    .stages { margin-bottom: 28px; }
+  /* Narrow cards (a dashboard column, a phone): labels alternate below and above the
+     row, so each gets the width of two stages and every stage keeps its name. */
+  @container (max-width: 440px) {
+    .stages { margin: 40px 0 36px; }
+    .stage .label { position: absolute; top: 22px; width: 200%; inset-inline-start: -50%; line-height: 1.2; }
+    .stage:nth-child(even) .label { top: auto; bottom: 22px; }
+    .stage:first-child .label { inset-inline-start: 0; width: 150%; text-align: start; }
+    .stage:last-child .label { inset-inline-start: auto; inset-inline-end: 0; width: 150%; text-align: end; }
+    .stage.current .dot { margin-bottom: 3px; }
     .bar { width: 56px; }
   }
 `;
