@@ -108,6 +108,49 @@ async def _select_language(page: Page, language: str) -> None:
     )
 
 
+async def _check_editor(page: Page, running: Running) -> None:
+    """The card editor offers every shipment by name and writes the chosen one."""
+    names = {e.name for e in running.demo.entities.values()}
+    other = running.demo.entities[STUCK]
+    result = await page.evaluate(
+        """async ([entity, other]) => {
+          const hass = document.querySelector('home-assistant').hass;
+          const card = customElements.get('parcel-handoff-card');
+          const editor = card.getConfigElement();
+          const changes = [];
+          editor.addEventListener('config-changed', (ev) => changes.push(ev.detail.config));
+          editor.setConfig({type: 'custom:parcel-handoff-card', entity});
+          editor.hass = hass;
+          document.body.appendChild(editor);
+          for (let i = 0; i < 100 && !editor.querySelector('ha-form')?.schema; i++) {
+            await new Promise((resolve) => setTimeout(resolve, 100));
+          }
+          const form = editor.querySelector('ha-form');
+          const picker = form.schema.find((item) => item.name === 'entity');
+          const options = picker.selector.select.options;
+          form.dispatchEvent(new CustomEvent('value-changed',
+            {detail: {value: {...form.data, entity: other}}}));
+          form.dispatchEvent(new CustomEvent('value-changed',
+            {detail: {value: {...form.data, mode: 'list'}}}));
+          editor.remove();
+          return {
+            defined: !!customElements.get('ha-form'),
+            labels: options.map((option) => option.label),
+            changes,
+            stub: card.getStubConfig(hass),
+          };
+        }""",
+        [running.demo.entities[HANDOFF].stage, other.stage],
+    )
+    assert result["defined"], result
+    assert set(result["labels"]) == names, result
+    assert result["changes"] == [
+        {"type": "custom:parcel-handoff-card", "entity": other.stage, "mode": "parcel"},
+        {"type": "custom:parcel-handoff-card", "mode": "list"},
+    ], result
+    assert result["stub"]["entity"] in {e.stage for e in running.demo.entities.values()}
+
+
 async def test_card_on_the_demo_dashboard(running: Running, tmp_path: Path) -> None:
     """Stages, handoff, number, timeline, list and German, as a person sees them."""
     await _finish_journeys(running)
@@ -192,6 +235,19 @@ async def test_card_on_the_demo_dashboard(running: Running, tmp_path: Path) -> N
             await card.screenshot(path=shots / "card-parcel-de.png")
             await _select_language(page, "en")
             await expect(current.locator(".label")).to_have_text("Delivered", timeout=TIMEOUT_MS)
+
+            await _check_editor(page, running)
+
+            # A removed parcel: its card says so, the list forgets it, nothing throws.
+            await api.call_service(
+                "parcel_handoff",
+                "remove_shipment",
+                {"config_entry_id": running.demo.entry_id, "tracking_number": UNKNOWN},
+            )
+            removed = page.locator("parcel-handoff-card ha-card.removed")
+            await expect(removed).to_have_count(1, timeout=TIMEOUT_MS)
+            await expect(removed).to_contain_text("This parcel is no longer tracked.")
+            await expect(rows).to_have_count(len(active) - 1)
             await context.close()
 
             # Dark theme (the frontend follows the system's), wide and on a phone.
