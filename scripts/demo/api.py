@@ -412,7 +412,9 @@ class WebSocket:
         await self._ws.send_json({"id": ident, "type": message_type, **fields})
         answer = await asyncio.wait_for(future, 60)
         if not answer.get("success"):
-            raise ApiError(f"{message_type} failed: {answer.get('error')}")
+            raise ApiError(
+                f"{message_type} failed: {answer.get('error')}", body=answer.get("error")
+            )
         return answer.get("result")
 
     async def subscribe(self, message_type: str, **fields: Any) -> Subscription:

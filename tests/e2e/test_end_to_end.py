@@ -21,7 +21,7 @@ import aiohttp
 import pytest
 
 from scripts.demo import processes
-from scripts.demo.api import JSON, HomeAssistantApi, Subscription
+from scripts.demo.api import JSON, ApiError, HomeAssistantApi, Subscription
 from scripts.demo.journeys import write_shifted_journeys
 from scripts.demo.scenario import Demo, read_journeys, refresh, set_up_demo
 
@@ -53,6 +53,7 @@ class Running:
     demo: Demo
     hass: processes.Process
     carrier: processes.Process
+    config_dir: Path
 
 
 @pytest.fixture
@@ -77,7 +78,7 @@ async def running(tmp_path: Path, socket_enabled: None) -> AsyncIterator[Running
             api = HomeAssistantApi(session, f"http://127.0.0.1:{ha_port}")
             await api.wait_until_up(120)
             demo = await set_up_demo(api, read_journeys(journeys_dir))
-            yield Running(api=api, demo=demo, hass=hass, carrier=carrier)
+            yield Running(api=api, demo=demo, hass=hass, carrier=carrier, config_dir=config_dir)
     finally:
         carrier_status, hass_status = await processes.stop_all(carrier, hass)
     assert hass_status == 0, f"Home Assistant did not stop cleanly:\n{hass.log_tail()}"
@@ -151,6 +152,12 @@ async def test_demo_parcels_move_through_every_stage(running: Running) -> None:
     api, demo = running.api, running.demo
     entities = demo.entities
     assert set(entities) == set(FINAL_STAGES)
+    # The blueprint is listed where users look for it (Settings -> Blueprints).
+    async with api.websocket() as ws:
+        blueprints = await ws.command("blueprint/list", domain="automation")
+    assert BLUEPRINT_PATH in blueprints, blueprints
+    assert "error" not in blueprints[BLUEPRINT_PATH], blueprints[BLUEPRINT_PATH]
+    assert blueprints[BLUEPRINT_PATH]["metadata"]["name"].startswith("Parcel Handoff")
     automation = await _create_blueprint_automation(
         api, [shipment.journey for shipment in entities.values()]
     )
@@ -220,3 +227,37 @@ async def test_demo_parcels_move_through_every_stage(running: Running) -> None:
         "parcel_handoff", "get_shipments", {"config_entry_id": demo.entry_id}
     )
     assert len(response["shipments"]) == len(FINAL_STAGES)
+
+    # The same parcel again, under its local number: refused, naming the shipment.
+    async with api.websocket() as ws:
+        with pytest.raises(ApiError) as refused:
+            await ws.command(
+                "call_service",
+                domain="parcel_handoff",
+                service="add_shipment",
+                service_data={"config_entry_id": demo.entry_id, "tracking_number": LOCAL_NUMBER},
+            )
+    error = refused.value.body
+    assert isinstance(error, dict), error
+    assert error["code"] == "service_validation_error", error
+    assert error["translation_key"] == "already_tracked", error
+    assert (
+        f"{LOCAL_NUMBER} is already tracked, by the shipment AliExpress headphones"
+        in error["message"]
+    ), error
+
+    # A watched Journey removed: the blueprint's automation triggers and says nothing.
+    await api.call_service(
+        "parcel_handoff",
+        "remove_shipment",
+        {"config_entry_id": demo.entry_id, "tracking_number": DELIVERED},
+    )
+    for _ in range(100):
+        if await api.state(entities[DELIVERED].journey) is None:
+            break
+        await asyncio.sleep(0.1)
+    assert await api.state(entities[DELIVERED].journey) is None
+    await asyncio.sleep(1)  # the automation runs on the removal
+    log = (running.config_dir / "home-assistant.log").read_text()
+    assert "Error rendering variables" not in log
+    assert "Error in 'condition'" not in log
