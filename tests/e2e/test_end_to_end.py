@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 import importlib.util
 from pathlib import Path
 
@@ -227,6 +227,23 @@ async def test_demo_parcels_move_through_every_stage(running: Running) -> None:
         "parcel_handoff", "get_shipments", {"config_entry_id": demo.entry_id}
     )
     assert len(response["shipments"]) == len(FINAL_STAGES)
+
+    # The logbook tells the journey in words, the handoff on a line of its own.
+    started = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    messages: list[str] = []
+    for _ in range(40):  # the recorder commits every few seconds
+        async with api.websocket() as ws:
+            entries = await ws.command(
+                "logbook/get_events",
+                start_time=started,
+                entity_ids=[entities[HANDOFF].journey],
+            )
+        messages = [entry.get("message") or "" for entry in entries]
+        if f"was handed to USPS under {LOCAL_NUMBER}" in messages:
+            break
+        await asyncio.sleep(0.5)
+    assert f"was handed to USPS under {LOCAL_NUMBER}" in messages, messages
+    assert any(m.startswith("was delivered (USPS)") for m in messages), messages
 
     # The same parcel again, under its local number: refused, naming the shipment.
     async with api.websocket() as ws:
