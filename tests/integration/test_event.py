@@ -129,7 +129,12 @@ async def test_logbook_tells_each_change_in_words(
 ) -> None:
     """Each journey event, the handoff included, gets its own logbook line in words."""
     fired: list[dict[str, Any]] = []
-    hass.bus.async_listen(EVENT_JOURNEY, lambda event: fired.append(dict(event.data)))
+
+    @callback
+    def on_journey(event: Event) -> None:
+        fired.append(dict(event.data))
+
+    hass.bus.async_listen(EVENT_JOURNEY, on_journey)
     await travel(hass, freezer, init_integration, datetime(2025, 4, 12, tzinfo=UTC))
 
     described: dict[str, Any] = {}
