@@ -18,7 +18,11 @@ from custom_components.parcel_handoff.const import (
     CONF_TRACKING_NUMBER,
     DOMAIN,
 )
-from custom_components.parcel_handoff.entity import tracking_page
+from custom_components.parcel_handoff.entity import (
+    _find_device,
+    async_update_shipment_devices,
+    tracking_page,
+)
 from tests.carrier_server import CarrierServer
 
 from .conftest import (
@@ -168,3 +172,31 @@ def test_tracking_page_for_any_carrier() -> None:
         "https://t.17track.net/en#nums=RR123456785PL"
     )
     assert tracking_page(None, "A B") == "https://t.17track.net/en#nums=A%20B"
+
+
+def test_find_device_uses_the_newer_lookup_when_there() -> None:
+    """2026.8+ looks a device up by identifier and entry; 2025.4 by identifiers."""
+
+    class NewRegistry:
+        def __init__(self) -> None:
+            self.asked: list[tuple[tuple[str, str], str]] = []
+
+        def async_get_device_by_identifier(
+            self, identifier: tuple[str, str], entry_id: str
+        ) -> None:
+            self.asked.append((identifier, entry_id))
+
+    registry = NewRegistry()
+    assert _find_device(registry, (DOMAIN, SUBENTRY_ID), "entry") is None  # type: ignore[arg-type]
+    assert registry.asked == [((DOMAIN, SUBENTRY_ID), "entry")]
+
+
+async def test_devices_not_created_yet_are_skipped(
+    hass: HomeAssistant, init_integration: MockConfigEntry, device_registry: dr.DeviceRegistry
+) -> None:
+    """A shipment whose device is gone (or not there yet) is left alone."""
+    device = find_device(device_registry, (DOMAIN, SUBENTRY_ID))
+    assert device is not None
+    device_registry.async_remove_device(device.id)
+    async_update_shipment_devices(init_integration.runtime_data)
+    assert find_device(device_registry, (DOMAIN, SUBENTRY_ID)) is None
