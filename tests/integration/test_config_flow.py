@@ -443,8 +443,9 @@ def test_local_carriers_are_display_names() -> None:
 
 
 async def test_reconfigure_shipment(hass: HomeAssistant, init_integration: MockConfigEntry) -> None:
-    """Rename, pick a carrier and set the local number by hand; the entry reloads."""
+    """Rename, pick a carrier and set the local number by hand; followed in place."""
     entry = init_integration
+    coordinator = entry.runtime_data
     result = await _reconfigure_shipment(hass, entry)
     assert result["step_id"] == "reconfigure"
     assert result["description_placeholders"]["tracking_number"] == CAINIAO_NUMBER
@@ -478,7 +479,8 @@ async def test_reconfigure_shipment(hass: HomeAssistant, init_integration: MockC
         CONF_LOCAL_TRACKING_NUMBER: USPS_LOCAL_NUMBER,
         CONF_LOCAL_CARRIER: "USPS",
     }
-    # Reloaded: the device is renamed and the local number followed with USPS.
+    # Followed in place: the local number is followed with USPS, without a reload.
+    assert entry.runtime_data is coordinator
     legs = entry.runtime_data.data[SUBENTRY_ID].legs
     assert [(leg.source.value, leg.number, leg.superseded) for leg in legs] == [
         ("cainiao", CAINIAO_NUMBER, True),
