@@ -85,7 +85,8 @@ async def running(tmp_path: Path, socket_enabled: None) -> AsyncIterator[Running
             yield state
     finally:
         await processes.stop_all(state.carrier, runner.current)
-    log = (config_dir / "home-assistant.log").read_text()
+    # Every start's output (home-assistant.log keeps only the last two runs).
+    log = (config_dir / "hass.stdout.log").read_text(errors="replace")
     assert "invalid authentication" not in log, "a request was refused its token"
     errors = [
         line
