@@ -10,6 +10,7 @@ from homeassistant.helpers.typing import ConfigType
 from .card import async_register_card
 from .const import DOMAIN
 from .coordinator import ParcelHandoffConfigEntry, ParcelHandoffCoordinator
+from .entity import async_update_shipment_devices
 from .services import async_setup_services
 from .store import ShipmentStore
 
@@ -33,26 +34,32 @@ async def async_setup_entry(hass: HomeAssistant, entry: ParcelHandoffConfigEntry
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     # The one reload mechanism: credentials, options and shipment changes all land here.
     entry.async_on_unload(entry.add_update_listener(_async_entry_updated))
+    entry.async_on_unload(
+        coordinator.async_add_listener(lambda: async_update_shipment_devices(coordinator))
+    )
     return True
 
 
 async def _async_entry_updated(hass: HomeAssistant, entry: ParcelHandoffConfigEntry) -> None:
-    """Reload for changed settings; follow added or removed shipments in place."""
+    """Reload for changed credentials or options; follow shipment changes in place.
+
+    A changed shipment (renamed, another source, a local number typed in) is rebuilt
+    alone: a reload would make every entity unavailable for a moment, write phantom
+    logbook lines and re-trigger automations on every parcel that needs attention.
+    """
     coordinator = entry.runtime_data
-    changed_shipment = any(
-        sid in entry.subentries
-        and (entry.subentries[sid].title, dict(entry.subentries[sid].data)) != before
-        for sid, before in coordinator.setup_subentries.items()
-    )
     if (
-        changed_shipment
-        or dict(entry.data) != coordinator.setup_data
+        dict(entry.data) != coordinator.setup_data
         or dict(entry.options) != coordinator.setup_options
     ):
         hass.config_entries.async_schedule_reload(entry.entry_id)
         return
+    for sid, before in list(coordinator.setup_subentries.items()):
+        if (sub := entry.subentries.get(sid)) is not None and (sub.title, dict(sub.data)) != before:
+            coordinator.async_replace_shipment(sid)
     # Adding 200 shipments must not mean 200 reloads.
     coordinator.async_sync_subentries()
+    coordinator.async_update_listeners()
     await coordinator.async_request_refresh()
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+import difflib
 from typing import Any
 
 from homeassistant.config_entries import (
     ConfigEntry,
     ConfigFlow,
     ConfigFlowResult,
+    ConfigSubentry,
     ConfigSubentryFlow,
     OptionsFlow,
     SubentryFlowResult,
@@ -107,13 +109,42 @@ SHIPMENT_SCHEMA = vol.Schema(
     }
 )
 
+# The carriers parcels are handed to, offered for the local carrier (another can be typed).
+LOCAL_CARRIERS: tuple[str, ...] = (
+    "USPS",
+    "UPS",
+    "FedEx",
+    "DHL",
+    "DHL Express",
+    "DHL Parcel",
+    "Royal Mail",
+    "Canada Post",
+    "Australia Post",
+    "Deutsche Post",
+    "La Poste",
+    "Colissimo",
+    "PostNL",
+    "Correos",
+    "Poczta Polska",
+    "Israel Post",
+)
+
+LOCAL_CARRIER_SELECTOR = SelectSelector(
+    SelectSelectorConfig(
+        options=list(LOCAL_CARRIERS),
+        custom_value=True,
+        sort=True,
+        mode=SelectSelectorMode.DROPDOWN,
+    )
+)
+
 RECONFIGURE_SHIPMENT_SCHEMA = vol.Schema(
     {
         vol.Optional(CONF_NAME): _TEXT,
         vol.Optional(CONF_ORDER_NUMBER): _TEXT,
         vol.Required(CONF_CARRIER, default=CARRIER_AUTO): CARRIER_SELECTOR,
         vol.Optional(CONF_LOCAL_TRACKING_NUMBER): _TEXT,
-        vol.Optional(CONF_LOCAL_CARRIER): _TEXT,
+        vol.Optional(CONF_LOCAL_CARRIER): LOCAL_CARRIER_SELECTOR,
     }
 )
 
@@ -253,21 +284,65 @@ def _strip(value: str | None) -> str | None:
     return value.strip() or None if value is not None else None
 
 
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a shipment is refused: an error key and the placeholders of its message."""
+
+    key: str
+    placeholders: dict[str, str]
+
+
+def _shipment_numbers(entry: ConfigEntry, subentry: ConfigSubentry) -> set[str]:
+    """Every number a shipment is followed under: its own, and its local one if known."""
+    numbers = {
+        number
+        for number in (
+            subentry.unique_id,
+            subentry.data.get(CONF_TRACKING_NUMBER),
+            subentry.data.get(CONF_LOCAL_TRACKING_NUMBER),
+        )
+        if number
+    }
+    # The local number a portal gave (the handoff), when the entry is loaded.
+    states = getattr(getattr(entry, "runtime_data", None), "data", None) or {}
+    if (state := states.get(subentry.subentry_id)) is not None and state.shipment is not None:
+        numbers.update(state.shipment.tracking_numbers)
+    return numbers
+
+
+def tracked_by(
+    entry: ConfigEntry, number: str, *, besides: str | None = None
+) -> ConfigSubentry | None:
+    """The shipment (other than `besides`) already followed under `number`, if any."""
+    for subentry in entry.subentries.values():
+        if subentry.subentry_id == besides or subentry.subentry_type != SUBENTRY_SHIPMENT:
+            continue
+        if number in _shipment_numbers(entry, subentry):
+            return subentry
+    return None
+
+
+def _already_tracked(number: str, subentry: ConfigSubentry) -> Refusal:
+    return Refusal("already_tracked", {"tracking_number": number, "name": subentry.title})
+
+
 def validate_shipment(
     entry: ConfigEntry, user: ShipmentInput
-) -> tuple[ValidShipment | None, str | None]:
-    """Normalise and check a new shipment; return it, or the error key that refuses it."""
+) -> tuple[ValidShipment | None, Refusal | None]:
+    """Normalise and check a new shipment; return it, or why it is refused."""
     try:
         number = normalize_tracking_number(user.tracking_number)
         candidates = tuple(detect_carriers(number))
     except InvalidTrackingNumberError as err:
-        return None, f"tracking_number_{err.reason}"
+        return None, Refusal(
+            f"tracking_number_{err.reason}", {"tracking_number": user.tracking_number}
+        )
     # The number to track: routing prefixes (USPS 420+ZIP) removed.
     number = candidates[0].tracking_number
-    if any(sub.unique_id == number for sub in entry.subentries.values()):
-        return None, "already_tracked"
+    if (other := tracked_by(entry, number)) is not None:
+        return None, _already_tracked(number, other)
     if user.carrier != CARRIER_AUTO and Source(user.carrier) not in configured_sources(entry.data):
-        return None, "source_not_configured"
+        return None, Refusal("source_not_configured", {"tracking_number": number})
     return (
         ValidShipment(
             tracking_number=number,
@@ -278,6 +353,22 @@ def validate_shipment(
         ),
         None,
     )
+
+
+def local_carrier_name(typed: str) -> tuple[str | None, str | None]:
+    """The local carrier's display name, or a known one it looks like a typo of.
+
+    Returns (name, None) for a known carrier (however it was spelt) or one unlike any
+    known name, and (None, suggestion) for a near miss such as "Royal Mial".
+    """
+    name = carrier_display_name(typed) or typed
+    known = {carrier.casefold(): carrier for carrier in LOCAL_CARRIERS}
+    if name in LOCAL_CARRIERS or name.casefold() in known:
+        return known.get(name.casefold(), name), None
+    close = difflib.get_close_matches(name.casefold(), list(known), n=1, cutoff=0.75)
+    if close:
+        return None, known[close[0]]
+    return name, None
 
 
 def shipment_data(shipment: ValidShipment) -> dict[str, Any]:
@@ -425,6 +516,7 @@ class ShipmentSubentryFlow(ConfigSubentryFlow):
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> SubentryFlowResult:
         """Tracking number, optional name and order number, optional carrier choice."""
         errors: dict[str, str] = {}
+        placeholders: dict[str, str] = {"tracking_number": "", "name": ""}
         if user_input is not None:
             shipment, error = validate_shipment(
                 self._get_entry(),
@@ -435,18 +527,22 @@ class ShipmentSubentryFlow(ConfigSubentryFlow):
                     carrier=user_input.get(CONF_CARRIER, CARRIER_AUTO),
                 ),
             )
-            if shipment is None:
-                field = CONF_CARRIER if error == "source_not_configured" else CONF_TRACKING_NUMBER
-                errors[field] = error or "unknown"
-            elif shipment.mistyped:
+            if error is not None:
+                field = (
+                    CONF_CARRIER if error.key == "source_not_configured" else CONF_TRACKING_NUMBER
+                )
+                errors[field] = error.key
+                placeholders = error.placeholders
+            elif shipment is not None and shipment.mistyped:
                 self._pending = shipment
                 return await self.async_step_check_digit()
-            else:
+            elif shipment is not None:
                 return self._async_create(shipment)
         return self.async_show_form(
             step_id="user",
             data_schema=self.add_suggested_values_to_schema(SHIPMENT_SCHEMA, user_input),
             errors=errors,
+            description_placeholders=placeholders,
         )
 
     async def async_step_check_digit(
@@ -482,20 +578,32 @@ class ShipmentSubentryFlow(ConfigSubentryFlow):
         subentry = self._get_reconfigure_subentry()
         number = subentry.data[CONF_TRACKING_NUMBER]
         errors: dict[str, str] = {}
+        placeholders = {"tracking_number": number, "name": "", "suggestion": ""}
         if user_input is not None:
             carrier = user_input.get(CONF_CARRIER, CARRIER_AUTO)
             data: dict[str, Any] = {CONF_TRACKING_NUMBER: number, CONF_CARRIER: carrier}
             if order := _strip(user_input.get(CONF_ORDER_NUMBER)):
                 data[CONF_ORDER_NUMBER] = order
-            if local_carrier := _strip(user_input.get(CONF_LOCAL_CARRIER)):
-                data[CONF_LOCAL_CARRIER] = local_carrier
+            if typed_carrier := _strip(user_input.get(CONF_LOCAL_CARRIER)):
+                local_carrier, suggestion = local_carrier_name(typed_carrier)
+                if local_carrier is not None:
+                    data[CONF_LOCAL_CARRIER] = local_carrier
+                else:
+                    errors[CONF_LOCAL_CARRIER] = "local_carrier_unknown"
+                    placeholders["suggestion"] = suggestion or ""
             if carrier != CARRIER_AUTO and Source(carrier) not in configured_sources(entry.data):
                 errors[CONF_CARRIER] = "source_not_configured"
             if local := _strip(user_input.get(CONF_LOCAL_TRACKING_NUMBER)):
                 try:
-                    data[CONF_LOCAL_TRACKING_NUMBER] = normalize_tracking_number(local)
+                    local_number = normalize_tracking_number(local)
                 except InvalidTrackingNumberError as err:
                     errors[CONF_LOCAL_TRACKING_NUMBER] = f"tracking_number_{err.reason}"
+                else:
+                    data[CONF_LOCAL_TRACKING_NUMBER] = local_number
+                    other = tracked_by(entry, local_number, besides=subentry.subentry_id)
+                    if other is not None:
+                        errors[CONF_LOCAL_TRACKING_NUMBER] = "already_tracked"
+                        placeholders["name"] = other.title
             if not errors:
                 return self.async_update_and_abort(
                     entry,
@@ -514,5 +622,5 @@ class ShipmentSubentryFlow(ConfigSubentryFlow):
                 RECONFIGURE_SHIPMENT_SCHEMA, user_input if user_input is not None else suggested
             ),
             errors=errors,
-            description_placeholders={"tracking_number": number},
+            description_placeholders=placeholders,
         )

@@ -394,6 +394,19 @@ class ParcelHandoffCoordinator(DataUpdateCoordinator[dict[str, ShipmentState]]):
             listener()
 
     @callback
+    def async_replace_shipment(self, subentry_id: str) -> None:
+        """Follow one shipment's changed settings in place; the others are untouched.
+
+        What was learnt about it stays (the record is kept when the number is the same);
+        its legs follow the new source or local number, checked at the next refresh.
+        """
+        subentry = self.config_entry.subentries[subentry_id]
+        previous = self._states.get(subentry_id)
+        record = previous.record if previous is not None else None
+        self._states[subentry_id] = self._initial_state(subentry, record, dt_util.utcnow())
+        self.setup_subentries[subentry_id] = (subentry.title, dict(subentry.data))
+
+    @callback
     def async_add_shipments_listener(self, listener: Callable[[], None]) -> Callable[[], None]:
         """Call `listener` whenever shipments were added or removed; return the unsubscriber."""
         self._shipment_listeners.append(listener)

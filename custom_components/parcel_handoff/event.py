@@ -1,7 +1,11 @@
 """The journey event entity: fires on every stage change and on the handoff.
 
 A baseline is taken silently (at start-up and on a shipment's first answer); only a
-change the coordinator recorded as new in a refresh fires, once.
+change the coordinator recorded as new in a refresh fires, once. Each one also goes on
+the event bus as `parcel_handoff_journey`, which the logbook describes in words
+("was handed to USPS under 9400…"): an event entity's own logbook line only says that
+it detected an event, and a handoff fired in the same instant as its stage change
+would leave no line of its own.
 """
 
 from __future__ import annotations
@@ -10,12 +14,15 @@ from homeassistant.components.event import EventEntity, EventEntityDescription
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .const import EVENT_HANDOFF
+from .const import DOMAIN, EVENT_HANDOFF
 from .coordinator import ParcelHandoffConfigEntry, ParcelHandoffCoordinator
 from .entity import ParcelHandoffEntity, async_add_shipment_entities
 from .tracking.model import Stage
 
 PARALLEL_UPDATES = 0
+
+# Fired on the bus for each journey event (the logbook describes it; automations may use it).
+EVENT_JOURNEY = f"{DOMAIN}_journey"
 
 EVENT_TYPES: list[str] = [*(stage.value for stage in Stage), EVENT_HANDOFF]
 
@@ -67,18 +74,26 @@ class ParcelHandoffJourneyEvent(ParcelHandoffEntity, EventEntity):
             ):
                 continue
             self._last_serial = announcement.serial
-            self._trigger_event(
-                announcement.event_type,
+            attributes = {
+                "previous_stage": announcement.previous_stage.value
+                if announcement.previous_stage is not None
+                else None,
+                "stage": announcement.stage.value,
+                "description": announcement.description,
+                "carrier": announcement.carrier,
+                "tracking_number": announcement.tracking_number,
+                "local_tracking_number": announcement.local_tracking_number,
+            }
+            self._trigger_event(announcement.event_type, attributes)
+            self.async_write_ha_state()
+            state = self.shipment_state
+            self.hass.bus.async_fire(
+                EVENT_JOURNEY,
                 {
-                    "previous_stage": announcement.previous_stage.value
-                    if announcement.previous_stage is not None
-                    else None,
-                    "stage": announcement.stage.value,
-                    "description": announcement.description,
-                    "carrier": announcement.carrier,
-                    "tracking_number": announcement.tracking_number,
-                    "local_tracking_number": announcement.local_tracking_number,
+                    "entity_id": self.entity_id,
+                    "name": state.config.title if state is not None else None,
+                    "event_type": announcement.event_type,
+                    **attributes,
                 },
             )
-            self.async_write_ha_state()
         super()._handle_coordinator_update()

@@ -33,6 +33,7 @@ from .const import (
     SUBENTRY_SHIPMENT,
 )
 from .coordinator import ParcelHandoffConfigEntry, ShipmentState
+from .tracking.carriers import carrier_display_name
 from .tracking.detection import normalize_tracking_number
 from .tracking.errors import InvalidTrackingNumberError
 from .tracking.model import Source
@@ -121,12 +122,13 @@ async def _async_add_shipment(call: ServiceCall) -> ServiceResponse:
             carrier=call.data[CONF_CARRIER],
         ),
     )
-    if shipment is None:
+    if error is not None:
         raise ServiceValidationError(
             translation_domain=DOMAIN,
-            translation_key=error,
-            translation_placeholders={"tracking_number": call.data[CONF_TRACKING_NUMBER]},
+            translation_key=error.key,
+            translation_placeholders=error.placeholders,
         )
+    assert shipment is not None
     subentry = ConfigSubentry(
         data=MappingProxyType(shipment_data(shipment)),
         subentry_type=SUBENTRY_SHIPMENT,
@@ -134,7 +136,13 @@ async def _async_add_shipment(call: ServiceCall) -> ServiceResponse:
         unique_id=shipment.tracking_number,
     )
     call.hass.config_entries.async_add_subentry(entry, subentry)
-    return {"subentry_id": subentry.subentry_id, "tracking_number": shipment.tracking_number}
+    # An automation has nobody to ask "is this a typo?": the response says so instead.
+    return {
+        "subentry_id": subentry.subentry_id,
+        "tracking_number": shipment.tracking_number,
+        "carrier": carrier_display_name(shipment.candidates[0].carrier),
+        "check_digit_matches": not shipment.mistyped,
+    }
 
 
 async def _async_remove_shipment(call: ServiceCall) -> None:

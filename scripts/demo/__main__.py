@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import Callable
 import contextlib
 from datetime import UTC, datetime
 import os
@@ -16,16 +17,20 @@ from typing import NoReturn
 import aiohttp
 
 from . import processes
-from .api import HomeAssistantApi
+from .api import ApiError, HomeAssistantApi
 from .journeys import write_shifted_journeys
 from .scenario import (
     DEMO_PASSWORD,
     DEMO_USERNAME,
     Demo,
+    ShipmentView,
+    catch_up,
+    news,
     read_journeys,
     refresh,
     set_up_demo,
     stages as current_stages,
+    views,
 )
 
 CONFIG = processes.REPO / "config"
@@ -37,8 +42,12 @@ def _say(message: str) -> None:
     print(f"[parcel-handoff] {message}", flush=True)
 
 
-def _prepare_demo_config(config_dir: Path, *, reset: bool) -> None:
-    """A fresh demo state in `config_dir`; refuses to wipe a development state unasked."""
+def _prepare_demo_config(config_dir: Path, *, reset: bool) -> bool:
+    """Make `config_dir` ready for the demo; True when the last demo's state is kept.
+
+    A demo's state (its owner, entry, parcels and their history) is kept from one run to
+    the next; `--reset` starts afresh. A development state is never wiped unasked.
+    """
     marker = config_dir / DEMO_MARKER
     has_state = (config_dir / ".storage").exists()
     if has_state and not marker.exists() and not reset:
@@ -46,79 +55,143 @@ def _prepare_demo_config(config_dir: Path, *, reset: bool) -> None:
             f"{config_dir} holds a development state (not a demo's). "
             "Run `scripts/develop --demo --reset` to replace it with the demo."
         )
-    if has_state or reset:
+    resumed = has_state and not reset
+    if not resumed and config_dir.is_dir():
         processes.reset_config(config_dir)
     processes.prepare_config(config_dir)
     marker.write_text("created by scripts/develop --demo\n", encoding="utf-8")
+    return resumed
+
+
+def _check_ports(*ports: int) -> None:
+    """Refuse early, before anything is changed, when a port is taken."""
+    for port in ports:
+        if not processes.port_is_free(port):
+            sys.exit(
+                f"port {port} is in use (another Home Assistant or demo?): stop it, or choose "
+                "another port with --port / --carrier-port"
+            )
 
 
 async def _run_demo(args: argparse.Namespace) -> int:
     """Carrier server + Home Assistant + demo set-up, then move the journeys on."""
     config_dir: Path = args.config
-    _prepare_demo_config(config_dir, reset=args.reset)
+    _check_ports(args.port, args.carrier_port)
+    resumed = _prepare_demo_config(config_dir, reset=args.reset)
     journeys_dir = config_dir / "demo_journeys"
-    write_shifted_journeys(processes.JOURNEYS, journeys_dir, datetime.now(UTC))
-    for port in (args.port, args.carrier_port):
-        if not processes.port_is_free(port):
-            sys.exit(f"port {port} is in use: choose another with --port / --carrier-port")
+    if not resumed or not any(journeys_dir.glob("*.json")):
+        write_shifted_journeys(processes.JOURNEYS, journeys_dir, datetime.now(UTC))
+    journeys = read_journeys(journeys_dir)
 
     carrier = processes.start_carrier_server(
         args.carrier_port, config_dir / "carrier_server.log", journeys=journeys_dir
     )
     carrier_url = f"http://127.0.0.1:{args.carrier_port}"
-    hass = processes.start_home_assistant(
-        config_dir, args.port, carrier_url=carrier_url, host=args.host, to_terminal=True
+    runner = processes.HomeAssistantRunner(
+        config_dir, args.port, carrier_url=carrier_url, host=args.host, to_terminal=args.verbose
     )
+    runner.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    _say(
+        "Starting Home Assistant"
+        + (" with the last demo's state" if resumed else " with a fresh demo")
+        + f" (its log: {config_dir / 'home-assistant.log'})"
+    )
     try:
         await processes.wait_for_port(args.carrier_port, carrier)
         url = f"http://127.0.0.1:{args.port}"
         async with aiohttp.ClientSession() as session:
             api = HomeAssistantApi(session, url)
             await api.wait_until_up(120)
-            demo = await set_up_demo(api, read_journeys(journeys_dir))
-            _say(
-                "Errors above about radio_browser, met, google_translate or libturbojpeg are "
-                "Home Assistant's onboarding and optional extras, not installed offline: harmless."
-            )
+            demo = await set_up_demo(api, journeys)
+            if args.verbose:
+                _say(
+                    "Errors above about radio_browser, met, google_translate or libturbojpeg are "
+                    "Home Assistant's onboarding and optional extras, not installed offline: "
+                    "harmless."
+                )
+            if resumed:
+                steps = await catch_up(api, demo, journeys)
+                _say(f"carried on where the last run stopped ({steps} catch-up checks)")
             _say(f"Home Assistant: {url}  (login: {DEMO_USERNAME} / {DEMO_PASSWORD})")
             _say(f"Parcels dashboard: {url}/dashboard-parcels/parcels")
             _say(f"Carrier server: {carrier_url} (log: {carrier.log_path})")
             _say(
                 f"The recorded journeys move on every {args.interval:g} s "
-                "(parcel_handoff.refresh); Ctrl-C stops everything."
+                "(parcel_handoff.refresh); Ctrl-C stops everything, "
+                "`scripts/develop --demo` carries on later, `--reset` starts afresh."
             )
-            await _pace(api, demo, args.interval, stop, hass)
+            await pace(api, demo, args.interval, stop, runner)
     finally:
-        await processes.stop_all(carrier, hass)
+        await processes.stop_all(carrier, *([runner.current] if runner.process else []))
     return 0
 
 
-async def _pace(
+async def _sleep(
+    seconds: float, stop: asyncio.Event, runner: processes.HomeAssistantRunner
+) -> None:
+    """Wait `seconds`, waking early when stopped or when Home Assistant exits."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not stop.is_set() and runner.alive():
+        remaining = deadline - asyncio.get_running_loop().time()
+        if remaining <= 0:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), min(remaining, 0.5))
+
+
+async def pace(
     api: HomeAssistantApi,
     demo: Demo,
     interval: float,
     stop: asyncio.Event,
-    hass: processes.Process,
+    runner: processes.HomeAssistantRunner,
+    *,
+    say: Callable[[str], None] = _say,
 ) -> None:
-    """Refresh every `interval` seconds and print stage changes until stopped."""
-    last: dict[str, str] = {}
-    while not stop.is_set() and hass.alive():
+    """Refresh every `interval` seconds and print what changed, until stopped.
+
+    Home Assistant's own Restart (it exits asking for it) starts it again, as a
+    supervisor would; any other exit ends the demo, saying so. A failed refresh (Home
+    Assistant busy restarting, a token refused) is told and tried again next time.
+    """
+    last: dict[str, ShipmentView] = {}
+    while not stop.is_set():
+        if not runner.alive():
+            if not runner.asked_to_restart():
+                status = runner.current.popen.returncode
+                say(
+                    f"Home Assistant stopped (exit status {status}): the demo stops too. "
+                    f"Its log: {runner.config_dir / 'home-assistant.log'}"
+                )
+                return
+            say("Home Assistant was asked to restart: starting it again")
+            runner.start()
+            try:
+                await api.wait_until_up(120)
+            except TimeoutError as err:
+                say(f"Home Assistant did not come back: {err}")
+                return
+            continue
         try:
             await refresh(api, demo.entry_id)
-            now = await current_stages(api, demo)
+            now = await views(api, demo)
+        except ApiError as err:
+            if err.status == 401:
+                # The refresh token itself was refused (deleted under Profile, say).
+                with contextlib.suppress(ApiError, aiohttp.ClientError, OSError):
+                    await api.login(DEMO_USERNAME, DEMO_PASSWORD)
+            say(f"refresh failed: {err}")
         except (aiohttp.ClientError, OSError) as err:
-            _say(f"refresh failed: {err}")
+            say(f"refresh failed: {err}")
         else:
-            changes = [f"{name}: {stage}" for name, stage in now.items() if last.get(name) != stage]
-            if changes:
-                _say("stages  " + " | ".join(changes))
+            for line in news(last, now):
+                say(line)
             last = now
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), interval)
+        await _sleep(interval, stop, runner)
 
 
 def _develop(args: argparse.Namespace) -> int:
@@ -129,8 +202,14 @@ def _develop(args: argparse.Namespace) -> int:
 
 def _exec_home_assistant(args: argparse.Namespace) -> NoReturn:
     """Replace this process with `hass` on the development config."""
-    if args.config.is_dir() and (args.reset or (args.config / DEMO_MARKER).exists()):
+    _check_ports(args.port)
+    if args.config.is_dir() and (args.config / DEMO_MARKER).exists() and not args.reset:
         # A demo's parcels must not be followed on the real carriers' services.
+        sys.exit(
+            f"{args.config} holds the demo: `scripts/develop --demo` carries it on; "
+            "`scripts/develop --reset` replaces it with a development state."
+        )
+    if args.config.is_dir() and args.reset:
         _say(f"forgetting the state in {args.config}")
         processes.reset_config(args.config)
     processes.prepare_config(args.config)
@@ -205,6 +284,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     develop.add_argument("--carrier-port", type=int, default=8765)
     develop.add_argument("--interval", type=float, default=15.0, help="demo refresh seconds")
+    develop.add_argument(
+        "--verbose", action="store_true", help="show Home Assistant's own log in the terminal"
+    )
 
     shots = commands.add_parser("screenshots", help="photograph a demo for the README")
     shots.add_argument("--out", type=Path, default=SCREENSHOTS)

@@ -3,6 +3,9 @@
 Everything the demo and the end-to-end test do to Home Assistant goes through these
 public APIs, the way the frontend does it: onboarding, login, config flows, config
 subentry flows, actions, states, registries and the WebSocket event stream.
+
+Like the frontend, the client renews its access token (30 minutes by default) with its
+refresh token before it expires, and once more on a 401: a demo runs for hours.
 """
 
 from __future__ import annotations
@@ -49,6 +52,11 @@ class Tokens:
         }
 
 
+# Renew the access token when this share of its life is left (at most a minute before).
+_RENEW_AT_REMAINING = 0.25
+_RENEW_MARGIN_MAX = 60.0
+
+
 class HomeAssistantApi:
     """One Home Assistant instance, reached at `base_url` (e.g. `http://127.0.0.1:8123`)."""
 
@@ -58,13 +66,60 @@ class HomeAssistantApi:
         self.base_url = base_url.rstrip("/")
         self.client_id = f"{self.base_url}/"
         self.tokens: Tokens | None = None
+        self.token_renewals = 0
+        self._renew_at = 0.0  # loop-independent monotonic time
+        self._renew_lock = asyncio.Lock()
 
     # --- plumbing ----------------------------------------------------------------------
 
-    def _headers(self) -> dict[str, str]:
-        if self.tokens is None:
+    def _headers(self, path: str) -> dict[str, str]:
+        # The auth endpoints take no bearer token: an expired one there would count as a
+        # failed login attempt (and a "Login attempt failed" notification).
+        if self.tokens is None or path.startswith("/auth/"):
             return {}
         return {"Authorization": f"Bearer {self.tokens.access_token}"}
+
+    def _set_tokens(self, tokens: Tokens) -> Tokens:
+        self.tokens = tokens
+        margin = min(tokens.expires_in * _RENEW_AT_REMAINING, _RENEW_MARGIN_MAX)
+        self._renew_at = time.monotonic() + tokens.expires_in - margin
+        return tokens
+
+    async def renew_access_token(self) -> Tokens:
+        """A new access token from the refresh token (`grant_type=refresh_token`)."""
+        assert self.tokens is not None, "log in first"
+        stale = self.tokens.access_token
+        refresh_token = self.tokens.refresh_token
+        async with self._renew_lock:
+            # Renewed by another request meanwhile: nothing to do.
+            if self.tokens.access_token == stale:
+                answer = await self.request(
+                    "POST",
+                    "/auth/token",
+                    data={
+                        "grant_type": "refresh_token",
+                        "refresh_token": refresh_token,
+                        "client_id": self.client_id,
+                    },
+                )
+                self._set_tokens(
+                    Tokens(
+                        access_token=answer["access_token"],
+                        refresh_token=refresh_token,
+                        expires_in=int(answer["expires_in"]),
+                    )
+                )
+                self.token_renewals += 1
+        return self.tokens
+
+    async def _fresh_token(self, path: str) -> None:
+        """Renew the access token first when it is about to expire."""
+        if (
+            self.tokens is not None
+            and not path.startswith("/auth/")
+            and time.monotonic() >= self._renew_at
+        ):
+            await self.renew_access_token()
 
     async def request(
         self,
@@ -75,37 +130,67 @@ class HomeAssistantApi:
         data: Mapping[str, str] | None = None,
         expect: tuple[int, ...] = (200, 201),
     ) -> Any:
-        """Send one request and return the decoded JSON answer (None when empty)."""
-        async with self.session.request(
-            method, f"{self.base_url}{path}", json=json, data=data, headers=self._headers()
-        ) as response:
-            text = await response.text()
-            if response.status not in expect:
-                raise ApiError(f"{method} {path}", status=response.status, body=text)
-            if not text:
-                return None
-            return await response.json(content_type=None)
+        """Send one request and return the decoded JSON answer (None when empty).
+
+        A 401 (the token expired while the machine slept, say) renews the token and
+        sends the request once more.
+        """
+        await self._fresh_token(path)
+        for attempt in range(2):
+            async with self.session.request(
+                method, f"{self.base_url}{path}", json=json, data=data, headers=self._headers(path)
+            ) as response:
+                text = await response.text()
+                if (
+                    response.status == 401
+                    and attempt == 0
+                    and self.tokens is not None
+                    and not path.startswith("/auth/")
+                ):
+                    await self.renew_access_token()
+                    continue
+                if response.status not in expect:
+                    raise ApiError(f"{method} {path}", status=response.status, body=text)
+                if not text:
+                    return None
+                return await response.json(content_type=None)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def wait_until_up(self, within: float = 60.0) -> None:
-        """Wait until the HTTP API answers (before or after onboarding)."""
+        """Wait until Home Assistant answers (and, once logged in, has finished starting)."""
         deadline = asyncio.get_running_loop().time() + within
         while True:
             try:
-                await self.request("GET", "/api/onboarding")
+                if await self._is_up():
+                    return
             except (aiohttp.ClientError, ApiError, OSError):
-                if asyncio.get_running_loop().time() > deadline:
-                    raise TimeoutError(
-                        f"Home Assistant did not answer at {self.base_url}"
-                    ) from None
-                await asyncio.sleep(0.25)
-            else:
-                return
+                pass
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"Home Assistant did not answer at {self.base_url}")
+            await asyncio.sleep(0.25)
+
+    async def _is_up(self) -> bool:
+        try:
+            await self.request("GET", "/api/onboarding")
+        except ApiError as err:
+            # Once onboarded, Home Assistant no longer serves the onboarding API at all.
+            if err.status != 404:
+                raise
+        if self.tokens is None:
+            return True
+        config = await self.request("GET", "/api/config")
+        return bool(config.get("state") == "RUNNING")
 
     # --- onboarding and login ----------------------------------------------------------
 
     async def onboarding_steps(self) -> dict[str, bool]:
         """Onboarding steps and whether each is done (all done: onboarded)."""
-        steps = await self.request("GET", "/api/onboarding")
+        try:
+            steps = await self.request("GET", "/api/onboarding")
+        except ApiError as err:
+            if err.status == 404:  # onboarded long ago: the onboarding API is gone
+                return {}
+            raise
         return {step["step"]: bool(step["done"]) for step in steps}
 
     async def _token_from_code(self, code: str) -> Tokens:
@@ -114,12 +199,13 @@ class HomeAssistantApi:
             "/auth/token",
             data={"grant_type": "authorization_code", "code": code, "client_id": self.client_id},
         )
-        self.tokens = Tokens(
-            access_token=answer["access_token"],
-            refresh_token=answer["refresh_token"],
-            expires_in=int(answer["expires_in"]),
+        return self._set_tokens(
+            Tokens(
+                access_token=answer["access_token"],
+                refresh_token=answer["refresh_token"],
+                expires_in=int(answer["expires_in"]),
+            )
         )
-        return self.tokens
 
     async def onboard(self, *, name: str, username: str, password: str) -> Tokens:
         """Finish onboarding as the frontend does, or log in when it was done before.
@@ -272,6 +358,7 @@ class HomeAssistantApi:
     async def websocket(self) -> AsyncIterator[WebSocket]:
         """An authenticated WebSocket connection."""
         assert self.tokens is not None, "log in first"
+        await self._fresh_token("/api/websocket")
         url = self.base_url.replace("http", "ws", 1) + "/api/websocket"
         async with self.session.ws_connect(url, max_msg_size=0) as ws:
             hello = await ws.receive_json()
@@ -325,7 +412,9 @@ class WebSocket:
         await self._ws.send_json({"id": ident, "type": message_type, **fields})
         answer = await asyncio.wait_for(future, 60)
         if not answer.get("success"):
-            raise ApiError(f"{message_type} failed: {answer.get('error')}")
+            raise ApiError(
+                f"{message_type} failed: {answer.get('error')}", body=answer.get("error")
+            )
         return answer.get("result")
 
     async def subscribe(self, message_type: str, **fields: Any) -> Subscription:

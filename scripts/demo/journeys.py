@@ -4,6 +4,11 @@ The journey files in `tests/fixtures/journeys/` keep the dates they were recorde
 A demo shows them against the real clock, so each journey is shifted, as a whole, to
 end a little before now (or, for a parcel meant to look stuck, days before now); dates
 inside the sources' own fields (estimated delivery windows) move with it.
+
+The carrier server reveals one event of a track per poll, whatever its date. After a
+handoff the origin portal's trailing events (Cainiao's own, late "Delivered") would
+then come out long before the local carrier's out-for-delivery, and the demo's parcel
+would skip that stage: the demo's copy ends the origin track at the handoff event.
 """
 
 from __future__ import annotations
@@ -70,12 +75,35 @@ def shift_journey(data: Mapping[str, Any], now: datetime) -> dict[str, Any]:
     return shifted
 
 
+def end_origin_at_handoff(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The journey with its first track cut after the event naming a later track's number."""
+    tracks = list(data.get("tracks") or ())
+    if len(tracks) < 2:
+        return dict(data)
+    origin = tracks[0]
+    local_numbers = {
+        str(track["number"]) for track in tracks[1:] if track["number"] != origin["number"]
+    }
+    events = list(origin.get("events") or ())
+    handoffs = [
+        index
+        for index, event in enumerate(events)
+        if any(number in json.dumps(event) for number in local_numbers)
+    ]
+    if not handoffs:
+        return dict(data)
+    cut = {**origin, "events": events[: handoffs[0] + 1]}
+    return {**data, "tracks": [cut, *tracks[1:]]}
+
+
 def write_shifted_journeys(source: Path, target: Path, now: datetime) -> list[dict[str, Any]]:
     """Copy every journey of `source` into `target`, shifted to `now`; return them."""
     target.mkdir(parents=True, exist_ok=True)
     journeys = []
     for path in sorted(source.glob("*.json")):
-        journey = shift_journey(json.loads(path.read_text(encoding="utf-8")), now)
+        journey = end_origin_at_handoff(
+            shift_journey(json.loads(path.read_text(encoding="utf-8")), now)
+        )
         (target / path.name).write_text(json.dumps(journey, indent=1), encoding="utf-8")
         journeys.append(journey)
     return journeys

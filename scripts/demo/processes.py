@@ -28,6 +28,9 @@ ENV_HA_PORT = "PARCEL_HANDOFF_HA_PORT"
 ENV_ENDPOINTS = "PARCEL_HANDOFF_ENDPOINTS"
 # Every source the integration knows is pointed at the one local carrier server.
 SOURCES = ("cainiao", "usps", "17track", "aftership")
+# `hass` exits with this status when asked to restart (Settings -> System -> Restart);
+# its supervisor (Docker's, the OS's) then starts it again: so does the demo.
+RESTART_EXIT_CODE = 100
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -38,8 +41,13 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
-    """Whether `port` can be bound on `host`."""
+    """Whether a server can listen on `port` on `host`.
+
+    With SO_REUSEADDR, as Home Assistant and the carrier server bind: the sockets of a
+    run stopped a moment ago linger in TIME-WAIT for a minute and must not count.
+    """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError:
@@ -69,7 +77,7 @@ def prepare_config(config_dir: Path) -> None:
     """Make `config_dir` ready for Home Assistant with this checkout's integration.
 
     Copies configuration.yaml when `config_dir` is not the repo's own `config/`, links
-    the integration and the blueprints, and creates the files configuration.yaml
+    the integration, copies the blueprints, and creates the files configuration.yaml
     includes. Never touches Home Assistant's own state.
     """
     config_dir.mkdir(parents=True, exist_ok=True)
@@ -77,14 +85,32 @@ def prepare_config(config_dir: Path) -> None:
     if configuration.resolve() != CONFIGURATION.resolve():
         shutil.copyfile(CONFIGURATION, configuration)
     _link(config_dir / "custom_components" / "parcel_handoff", INTEGRATION)
-    _link(
-        config_dir / "blueprints" / "automation" / "parcel_handoff",
-        BLUEPRINTS / "automation" / "parcel_handoff",
-    )
+    copy_blueprints(config_dir)
     for name, empty in (("automations.yaml", "[]\n"), ("scripts.yaml", "{}\n")):
         path = config_dir / name
         if not path.exists():
             path.write_text(empty, encoding="utf-8")
+
+
+def copy_blueprints(config_dir: Path) -> list[Path]:
+    """Copy this checkout's blueprints into `config_dir/blueprints`; return the copies.
+
+    Copies, not a symlink: Home Assistant's blueprint list (Settings -> Blueprints) does
+    not follow a linked folder, though automations made from it would still load.
+    """
+    copies = []
+    for source in sorted(BLUEPRINTS.rglob("*.yaml")):
+        target = config_dir / "blueprints" / source.relative_to(BLUEPRINTS)
+        # A folder link left by an older checkout: replaced by real files.
+        for parent in (target.parent, *target.parent.parents):
+            if parent == config_dir:
+                break
+            if parent.is_symlink():
+                parent.unlink()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+        copies.append(target)
+    return copies
 
 
 def reset_config(config_dir: Path) -> None:
@@ -207,3 +233,50 @@ async def wait_for_port(port: int, process: Process, within: float = 30.0) -> No
 async def stop_all(*running: Process, within: float = 60.0) -> list[int]:
     """Stop processes (last started first) without blocking the event loop."""
     return [await asyncio.to_thread(process.stop, within) for process in reversed(running)][::-1]
+
+
+@dataclass
+class HomeAssistantRunner:
+    """Home Assistant run as a supervisor runs it: started again when it asks to restart."""
+
+    config_dir: Path
+    port: int
+    carrier_url: str | None
+    host: str = "127.0.0.1"
+    log_path: Path | None = None
+    to_terminal: bool = False
+    process: Process | None = None
+    starts: int = 0
+
+    def start(self) -> Process:
+        """Start `hass` (again, after an exit)."""
+        if self.process is not None:
+            self.process.stop()  # closes the log of the one that exited
+        self.process = start_home_assistant(
+            self.config_dir,
+            self.port,
+            carrier_url=self.carrier_url,
+            host=self.host,
+            log_path=self.log_path,
+            to_terminal=self.to_terminal,
+        )
+        self.starts += 1
+        return self.process
+
+    @property
+    def current(self) -> Process:
+        """The running (or last) process."""
+        assert self.process is not None, "start it first"
+        return self.process
+
+    def alive(self) -> bool:
+        """Whether Home Assistant runs."""
+        return self.process is not None and self.process.alive()
+
+    def asked_to_restart(self) -> bool:
+        """Whether it exited because someone asked it to restart."""
+        return (
+            self.process is not None
+            and not self.process.alive()
+            and self.process.popen.returncode == RESTART_EXIT_CODE
+        )

@@ -238,6 +238,7 @@ async def set_up_demo(
 ) -> Demo:
     """Onboard (or log in), add the integration and every demo shipment, build the dashboard."""
     await api.onboard(name=DEMO_NAME, username=DEMO_USERNAME, password=DEMO_PASSWORD)
+    await api.wait_until_up(120)  # logged in: until Home Assistant has finished starting
     await remove_onboarding_leftovers(api)
     shipments = demo_shipments(journeys)
     entry_id = await ensure_entry(api, credentials)
@@ -255,8 +256,102 @@ async def refresh(api: HomeAssistantApi, entry_id: str) -> None:
 
 async def stages(api: HomeAssistantApi, demo: Demo) -> dict[str, str]:
     """Each shipment's current stage, by name."""
+    return {name: view.stage for name, view in (await views(api, demo)).items()}
+
+
+@dataclass(frozen=True, slots=True)
+class ShipmentView:
+    """What the terminal tells about one shipment: stage, handoff and attention."""
+
+    stage: str
+    local_carrier: str | None = None
+    local_tracking_number: str | None = None
+    attention: bool = False
+    reason: str | None = None
+    action: str | None = None
+
+
+async def views(api: HomeAssistantApi, demo: Demo) -> dict[str, ShipmentView]:
+    """Each shipment's stage, handoff and attention, by name (from one states read)."""
+    states = {state["entity_id"]: state for state in await api.states()}
     result = {}
     for entities in demo.entities.values():
-        state = await api.state(entities.stage)
-        result[entities.name] = state["state"] if state else "?"
+        stage = states.get(entities.stage) or {"state": "?", "attributes": {}}
+        attention = states.get(entities.attention) or {"state": "off", "attributes": {}}
+        result[entities.name] = ShipmentView(
+            stage=stage["state"],
+            local_carrier=stage["attributes"].get("local_carrier"),
+            local_tracking_number=stage["attributes"].get("local_tracking_number"),
+            attention=attention["state"] == "on",
+            reason=attention["attributes"].get("reason"),
+            action=attention["attributes"].get("action"),
+        )
     return result
+
+
+def _words(value: str | None) -> str:
+    return (value or "?").replace("_", " ")
+
+
+def news(before: Mapping[str, ShipmentView], after: Mapping[str, ShipmentView]) -> list[str]:
+    """One line per change worth telling: stage changes, handoffs, attention on and off."""
+    stages_changed = [
+        f"{name}: {_words(view.stage)}"
+        for name, view in after.items()
+        if (old := before.get(name)) is None or old.stage != view.stage
+    ]
+    lines = ["stages     " + " | ".join(stages_changed)] if stages_changed else []
+    for name, view in after.items():
+        old = before.get(name)
+        if old is None:
+            continue  # the first look is the baseline
+        if view.local_tracking_number and view.local_tracking_number != old.local_tracking_number:
+            lines.append(
+                f"handoff    {name}: handed to {view.local_carrier or 'the local carrier'}"
+                f" under {view.local_tracking_number}"
+            )
+        if view.attention and (not old.attention or old.reason != view.reason):
+            lines.append(
+                f"attention  {name}: {_words(view.reason)} (suggested: {_words(view.action)})"
+            )
+        elif old.attention and not view.attention:
+            lines.append(f"attention  {name}: fine again")
+    return lines
+
+
+async def _event_counts(api: HomeAssistantApi, entry_id: str) -> dict[str, int]:
+    """How many events each shipment's merged timeline holds, by tracking number."""
+    response = await api.call_service_with_response(
+        DOMAIN, "get_shipments", {"config_entry_id": entry_id}
+    )
+    return {item["tracking_number"]: len(item["events"]) for item in response["shipments"]}
+
+
+async def catch_up(api: HomeAssistantApi, demo: Demo, journeys: Iterable[Mapping[str, Any]]) -> int:
+    """Bring a restarted carrier server back to where Home Assistant's parcels are.
+
+    The carrier server reveals each journey from its first event again, while Home
+    Assistant kept everything it had seen: each shipment is checked alone until a check
+    brings an event Home Assistant did not have yet (or its journey has no more), so the
+    story carries on instead of replaying in silence. Returns the checks made.
+    """
+    lengths = {
+        str(journey["name"]): sum(len(track.get("events") or ()) for track in journey["tracks"])
+        for journey in journeys
+    }
+    known = await _event_counts(api, demo.entry_id)
+    checks = 0
+    for shipment in demo.shipments:
+        seen = known.get(shipment.tracking_number, 0)
+        if seen == 0:
+            continue
+        for _ in range(lengths.get(shipment.journey, 0) + 1):
+            await api.call_service(
+                DOMAIN,
+                "refresh",
+                {"config_entry_id": demo.entry_id, "tracking_number": shipment.tracking_number},
+            )
+            checks += 1
+            if (await _event_counts(api, demo.entry_id)).get(shipment.tracking_number, 0) > seen:
+                break
+    return checks

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 import importlib.util
 from pathlib import Path
 
@@ -21,7 +21,7 @@ import aiohttp
 import pytest
 
 from scripts.demo import processes
-from scripts.demo.api import JSON, HomeAssistantApi, Subscription
+from scripts.demo.api import JSON, ApiError, HomeAssistantApi, Subscription
 from scripts.demo.journeys import write_shifted_journeys
 from scripts.demo.scenario import Demo, read_journeys, refresh, set_up_demo
 
@@ -53,6 +53,7 @@ class Running:
     demo: Demo
     hass: processes.Process
     carrier: processes.Process
+    config_dir: Path
 
 
 @pytest.fixture
@@ -77,7 +78,7 @@ async def running(tmp_path: Path, socket_enabled: None) -> AsyncIterator[Running
             api = HomeAssistantApi(session, f"http://127.0.0.1:{ha_port}")
             await api.wait_until_up(120)
             demo = await set_up_demo(api, read_journeys(journeys_dir))
-            yield Running(api=api, demo=demo, hass=hass, carrier=carrier)
+            yield Running(api=api, demo=demo, hass=hass, carrier=carrier, config_dir=config_dir)
     finally:
         carrier_status, hass_status = await processes.stop_all(carrier, hass)
     assert hass_status == 0, f"Home Assistant did not stop cleanly:\n{hass.log_tail()}"
@@ -151,18 +152,28 @@ async def test_demo_parcels_move_through_every_stage(running: Running) -> None:
     api, demo = running.api, running.demo
     entities = demo.entities
     assert set(entities) == set(FINAL_STAGES)
+    # The blueprint is listed where users look for it (Settings -> Blueprints).
+    async with api.websocket() as ws:
+        blueprints = await ws.command("blueprint/list", domain="automation")
+    assert BLUEPRINT_PATH in blueprints, blueprints
+    assert "error" not in blueprints[BLUEPRINT_PATH], blueprints[BLUEPRINT_PATH]
+    assert blueprints[BLUEPRINT_PATH]["metadata"]["name"].startswith("Parcel Handoff")
     automation = await _create_blueprint_automation(
         api, [shipment.journey for shipment in entities.values()]
     )
 
     async with api.websocket() as ws:
         events = await ws.subscribe_events("state_changed")
-        for _ in range(MAX_REFRESHES):
+        refreshes = 0
+        while refreshes < MAX_REFRESHES:
             await refresh(api, demo.entry_id)
+            refreshes += 1
             stages = {number: await _stage(api, e.stage) for number, e in entities.items()}
             if stages == FINAL_STAGES:
                 break
         assert stages == FINAL_STAGES
+        # The demo refreshes every 15 s: the README tells how long the story takes.
+        assert 16 <= refreshes <= 24, refreshes
         await _drain(events)
         notifications: list[JSON] = await ws.command("persistent_notification/get")
 
@@ -189,6 +200,8 @@ async def test_demo_parcels_move_through_every_stage(running: Running) -> None:
     kinds = [item["event_type"] for item in fired]
     assert kinds.index("customs") < kinds.index("handoff") < kinds.index("delivered"), kinds
     assert kinds[-1] == "delivered", kinds
+    # The flagship parcel goes out for delivery before it is delivered (and announced).
+    assert kinds.index("handoff") < kinds.index("out_for_delivery") < kinds.index("delivered")
     handed = fired[kinds.index("handoff")]
     assert handed["local_tracking_number"] == LOCAL_NUMBER
     assert handed["carrier"] == "USPS"
@@ -206,6 +219,9 @@ async def test_demo_parcels_move_through_every_stage(running: Running) -> None:
         messages
     )
     assert any(
+        m.startswith("AliExpress headphones is out for delivery with USPS.") for m in messages
+    ), messages
+    assert any(
         m.startswith(f"AliExpress headphones was handed over under the new number {LOCAL_NUMBER}")
         for m in messages
     ), messages
@@ -220,3 +236,54 @@ async def test_demo_parcels_move_through_every_stage(running: Running) -> None:
         "parcel_handoff", "get_shipments", {"config_entry_id": demo.entry_id}
     )
     assert len(response["shipments"]) == len(FINAL_STAGES)
+
+    # The logbook tells the journey in words, the handoff on a line of its own.
+    started = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    messages: list[str] = []
+    for _ in range(40):  # the recorder commits every few seconds
+        async with api.websocket() as ws:
+            entries = await ws.command(
+                "logbook/get_events",
+                start_time=started,
+                entity_ids=[entities[HANDOFF].journey],
+            )
+        messages = [entry.get("message") or "" for entry in entries]
+        if f"was handed to USPS under {LOCAL_NUMBER}" in messages:
+            break
+        await asyncio.sleep(0.5)
+    assert f"was handed to USPS under {LOCAL_NUMBER}" in messages, messages
+    assert any(m.startswith("was delivered (USPS)") for m in messages), messages
+
+    # The same parcel again, under its local number: refused, naming the shipment.
+    async with api.websocket() as ws:
+        with pytest.raises(ApiError) as refused:
+            await ws.command(
+                "call_service",
+                domain="parcel_handoff",
+                service="add_shipment",
+                service_data={"config_entry_id": demo.entry_id, "tracking_number": LOCAL_NUMBER},
+            )
+    error = refused.value.body
+    assert isinstance(error, dict), error
+    assert error["code"] == "service_validation_error", error
+    assert error["translation_key"] == "already_tracked", error
+    assert (
+        f"{LOCAL_NUMBER} is already tracked, by the shipment AliExpress headphones"
+        in error["message"]
+    ), error
+
+    # A watched Journey removed: the blueprint's automation triggers and says nothing.
+    await api.call_service(
+        "parcel_handoff",
+        "remove_shipment",
+        {"config_entry_id": demo.entry_id, "tracking_number": DELIVERED},
+    )
+    for _ in range(100):
+        if await api.state(entities[DELIVERED].journey) is None:
+            break
+        await asyncio.sleep(0.1)
+    assert await api.state(entities[DELIVERED].journey) is None
+    await asyncio.sleep(1)  # the automation runs on the removal
+    log = (running.config_dir / "home-assistant.log").read_text()
+    assert "Error rendering variables" not in log
+    assert "Error in 'condition'" not in log

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import SOURCE_RECONFIGURE, SOURCE_USER, ConfigEntryState
 from homeassistant.const import CONF_NAME
 from homeassistant.core import HomeAssistant
@@ -12,6 +14,7 @@ from homeassistant.helpers import device_registry as dr
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.parcel_handoff.config_flow import LOCAL_CARRIERS
 from custom_components.parcel_handoff.const import (
     CONF_AFTERSHIP_API_KEY,
     CONF_CARRIER,
@@ -29,17 +32,20 @@ from custom_components.parcel_handoff.const import (
     DOMAIN,
     SUBENTRY_SHIPMENT,
 )
+from custom_components.parcel_handoff.tracking.carriers import carrier_display_name
 from tests.carrier_server import CarrierServer, closed_port
 
 from .conftest import (
     CAINIAO_NUMBER,
     CREDENTIALS,
+    DELIVERED_NUMBER,
     OPTIONS,
     SUBENTRY_ID,
     USPS_LOCAL_NUMBER,
     find_device,
     make_entry,
     setup_entry,
+    travel,
 )
 
 pytestmark = pytest.mark.usefixtures("env_endpoints")
@@ -362,12 +368,87 @@ async def test_add_shipment_mistyped_check_digit(
     assert result["title"] == MISTYPED_S10
 
 
-async def test_reconfigure_shipment(hass: HomeAssistant, init_integration: MockConfigEntry) -> None:
-    """Rename, pick a carrier and set the local number by hand; the entry reloads."""
+async def test_duplicate_refused_by_name(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A number another shipment follows, even as its local number, names that shipment."""
+    entry = init_integration
+    result = await _add_shipment(hass, entry, {CONF_TRACKING_NUMBER: CAINIAO_NUMBER})
+    assert result["errors"] == {CONF_TRACKING_NUMBER: "already_tracked"}
+    assert result["description_placeholders"]["name"] == "Phone case"
+
+    # After the handoff, the USPS number Cainiao gave is the same parcel.
+    await travel(hass, freezer, entry, datetime(2025, 4, 9, tzinfo=UTC))
+    assert hass.states.get("sensor.phone_case_stage").attributes["local_tracking_number"] == (
+        USPS_LOCAL_NUMBER
+    )
+    result = await _add_shipment(hass, entry, {CONF_TRACKING_NUMBER: USPS_LOCAL_NUMBER})
+    assert result["errors"] == {CONF_TRACKING_NUMBER: "already_tracked"}
+    assert result["description_placeholders"]["name"] == "Phone case"
+
+    # Another shipment's number is not accepted as a local number either.
+    result = await _add_shipment(
+        hass, entry, {CONF_TRACKING_NUMBER: DELIVERED_NUMBER, CONF_NAME: "Books"}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    result = await _reconfigure_shipment(hass, entry)
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {CONF_LOCAL_TRACKING_NUMBER: DELIVERED_NUMBER}
+    )
+    assert result["errors"] == {CONF_LOCAL_TRACKING_NUMBER: "already_tracked"}
+    assert result["description_placeholders"]["name"] == "Books"
+    assert CONF_LOCAL_TRACKING_NUMBER not in entry.subentries[SUBENTRY_ID].data
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored", "suggestion"),
+    [
+        ("Royal Mail", "Royal Mail", None),
+        ("royal mail", "Royal Mail", None),
+        ("united states postal service", "USPS", None),
+        ("Royal Mial", None, "Royal Mail"),
+        ("Posti", "Posti", None),  # a carrier we do not list is taken as typed
+    ],
+)
+async def test_local_carrier_offered_and_checked(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    typed: str,
+    stored: str | None,
+    suggestion: str | None,
+) -> None:
+    """The local carrier is chosen from the known ones; a near miss is questioned."""
     entry = init_integration
     result = await _reconfigure_shipment(hass, entry)
+    (field,) = [f for f in result["data_schema"].schema if f == CONF_LOCAL_CARRIER]
+    selector = result["data_schema"].schema[field].config
+    assert "Royal Mail" in selector["options"]
+    assert selector["custom_value"] is True
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {CONF_LOCAL_CARRIER: typed}
+    )
+    if stored is None:
+        assert result["errors"] == {CONF_LOCAL_CARRIER: "local_carrier_unknown"}
+        assert result["description_placeholders"]["suggestion"] == suggestion
+    else:
+        assert result["type"] is FlowResultType.ABORT
+        assert entry.subentries[SUBENTRY_ID].data[CONF_LOCAL_CARRIER] == stored
+
+
+def test_local_carriers_are_display_names() -> None:
+    """Each offered carrier is spelt as the engine spells it, so sources are found."""
+    assert all(carrier_display_name(name) == name for name in LOCAL_CARRIERS)
+
+
+async def test_reconfigure_shipment(hass: HomeAssistant, init_integration: MockConfigEntry) -> None:
+    """Rename, pick a carrier and set the local number by hand; followed in place."""
+    entry = init_integration
+    coordinator = entry.runtime_data
+    result = await _reconfigure_shipment(hass, entry)
     assert result["step_id"] == "reconfigure"
-    assert result["description_placeholders"] == {"tracking_number": CAINIAO_NUMBER}
+    assert result["description_placeholders"]["tracking_number"] == CAINIAO_NUMBER
 
     result = await hass.config_entries.subentries.async_configure(
         result["flow_id"],
@@ -398,7 +479,8 @@ async def test_reconfigure_shipment(hass: HomeAssistant, init_integration: MockC
         CONF_LOCAL_TRACKING_NUMBER: USPS_LOCAL_NUMBER,
         CONF_LOCAL_CARRIER: "USPS",
     }
-    # Reloaded: the device is renamed and the local number followed with USPS.
+    # Followed in place: the local number is followed with USPS, without a reload.
+    assert entry.runtime_data is coordinator
     legs = entry.runtime_data.data[SUBENTRY_ID].legs
     assert [(leg.source.value, leg.number, leg.superseded) for leg in legs] == [
         ("cainiao", CAINIAO_NUMBER, True),

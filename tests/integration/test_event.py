@@ -10,6 +10,8 @@ from homeassistant.core import Event, EventStateChangedData, HomeAssistant, call
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.parcel_handoff.const import DOMAIN
+from custom_components.parcel_handoff.event import EVENT_JOURNEY
+from custom_components.parcel_handoff.logbook import async_describe_events, journey_message
 from tests.carrier_server import CarrierServer
 
 from .conftest import DELIVERED_NUMBER, USPS_LOCAL_NUMBER, travel
@@ -120,3 +122,48 @@ async def test_new_shipment_first_answer_is_silent(
     await hass.async_block_till_done(wait_background_tasks=True)
     assert hass.states.get(f"sensor.{DELIVERED_NUMBER}_stage").state == "delivered"
     assert fired == []
+
+
+async def test_logbook_tells_each_change_in_words(
+    hass: HomeAssistant, init_integration: MockConfigEntry, freezer: FrozenDateTimeFactory
+) -> None:
+    """Each journey event, the handoff included, gets its own logbook line in words."""
+    fired: list[dict[str, Any]] = []
+
+    @callback
+    def on_journey(event: Event) -> None:
+        fired.append(dict(event.data))
+
+    hass.bus.async_listen(EVENT_JOURNEY, on_journey)
+    await travel(hass, freezer, init_integration, datetime(2025, 4, 12, tzinfo=UTC))
+
+    described: dict[str, Any] = {}
+
+    def register(domain: str, event_type: str, describe: Any) -> None:
+        described[event_type] = (domain, describe)
+
+    async_describe_events(hass, register)
+    domain, describe = described[EVENT_JOURNEY]
+    assert domain == DOMAIN
+    lines = [describe(Event(EVENT_JOURNEY, data)) for data in fired]
+    assert {line["entity_id"] for line in lines} == {JOURNEY}
+    assert {line["name"] for line in lines} == {"Phone case"}
+    messages = [line["message"] for line in lines]
+    assert messages[:2] == [
+        "is in transit (Cainiao): Departed from departure country/region",
+        "is in customs (Cainiao): Import customs clearance started",
+    ]
+    # The handoff, fired in the same instant as its stage change, has its own line.
+    handoff = messages.index(f"was handed to USPS under {USPS_LOCAL_NUMBER}")
+    assert messages[handoff - 1].startswith("is with the local carrier (USPS)")
+    assert messages[-2].startswith("is out for delivery (USPS)")
+    assert messages[-1].startswith("was delivered (USPS)")
+
+
+def test_journey_message_without_details() -> None:
+    """Missing carrier, number or description still read well."""
+    assert journey_message({"event_type": "handoff"}) == "was handed to the local carrier"
+    assert journey_message({"event_type": "returned", "carrier": "USPS"}) == (
+        "was returned to the sender"
+    )
+    assert journey_message({"event_type": "lost_in_space"}) == "is now lost in space"

@@ -62,7 +62,7 @@ async def test_setup_without_shipments(hass: HomeAssistant, carrier_server: Carr
 async def test_shipments_followed_in_place(
     hass: HomeAssistant, init_integration: MockConfigEntry, carrier_server: CarrierServer
 ) -> None:
-    """Adding and removing shipments needs no reload; changing one reloads."""
+    """Adding, removing and changing shipments needs no reload; options reload."""
     entry = init_integration
     coordinator = entry.runtime_data
     subentry_id = add_subentry(hass, entry, shipment_subentry(DELIVERED_NUMBER, title="Books"))
@@ -80,6 +80,11 @@ async def test_shipments_followed_in_place(
         entry.subentries[SUBENTRY_ID],
         data={CONF_TRACKING_NUMBER: CAINIAO_NUMBER, CONF_CARRIER: "cainiao"},
     )
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert entry.runtime_data is coordinator
+    assert coordinator.data[SUBENTRY_ID].config.carrier == "cainiao"
+
+    hass.config_entries.async_update_entry(entry, options={**entry.options, "speed": "faster"})
     await hass.async_block_till_done(wait_background_tasks=True)
     assert entry.runtime_data is not coordinator
     assert entry.state is ConfigEntryState.LOADED

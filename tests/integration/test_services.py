@@ -83,6 +83,38 @@ async def test_add_shipment_refused(
     assert err.value.translation_domain == DOMAIN
     assert err.value.translation_key == key
     assert len(entry.subentries) == 1
+    if key == "already_tracked":
+        assert err.value.translation_placeholders == {
+            "tracking_number": CAINIAO_NUMBER,
+            "name": "Phone case",
+        }
+        assert str(err.value).startswith(
+            f"{CAINIAO_NUMBER} is already tracked, by the shipment Phone case"
+        )
+
+
+async def test_add_shipment_mistyped_check_digit_says_so(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """An automation cannot confirm a typo: the number is added and the response tells."""
+    entry_id = init_integration.entry_id
+    mistyped = await _call(
+        hass,
+        "add_shipment",
+        {"config_entry_id": entry_id, "tracking_number": "RS081439852CN"},
+        response=True,
+    )
+    assert mistyped["check_digit_matches"] is False
+    assert mistyped["carrier"] == "China Post"
+    assert mistyped["subentry_id"] in init_integration.subentries
+    fine = await _call(
+        hass,
+        "add_shipment",
+        {"config_entry_id": entry_id, "tracking_number": DELIVERED_NUMBER},
+        response=True,
+    )
+    assert fine["check_digit_matches"] is True
+    assert fine["carrier"] == "USPS"
 
 
 async def test_unknown_or_unloaded_entry(

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 import json
+from pathlib import Path
 
 import aiohttp
 import pytest
 
-from custom_components.parcel_handoff.tracking.clients import CainiaoClient
+from custom_components.parcel_handoff.tracking.clients import CainiaoClient, cainiao
+from custom_components.parcel_handoff.tracking.clients.cainiao import CLIENT_VERSION
 from custom_components.parcel_handoff.tracking.errors import (
     TrackingConnectionError,
     TrackingError,
@@ -73,8 +75,18 @@ async def test_tracks_the_journeys(client: CainiaoClient, carrier: CarrierServer
     assert client.requests_made == 1
     record = carrier.state.requests_to(PATH)[0]
     assert record.query == {"mailNos": f"{HANDOFF},{CUSTOMS},{UNKNOWN}", "lang": "en-US"}
-    assert record.headers["Referer"] == "https://global.cainiao.com/"
-    assert record.headers["User-Agent"].startswith("Mozilla/5.0")
+    # Honest identification (see the client's docstring): who we are, no borrowed Referer.
+    assert "Referer" not in record.headers
+    assert record.headers["User-Agent"] == (
+        f"Mozilla/5.0 (compatible; ParcelHandoff/{CLIENT_VERSION}; "
+        "+https://github.com/parcel-handoff/parcel-handoff)"
+    )
+
+
+def test_user_agent_version_is_the_manifest_version() -> None:
+    """The version the client announces is the integration's."""
+    manifest = Path(cainiao.__file__).parents[2] / "manifest.json"
+    assert json.loads(manifest.read_text(encoding="utf-8"))["version"] == CLIENT_VERSION
 
 
 async def test_numbers_are_normalised_and_deduplicated(

@@ -256,11 +256,20 @@ def test_s10_with_wrong_check_digit_looks_mistyped() -> None:
     assert not looks_mistyped(detect_carriers("RR123456785CN"))
 
 
-def test_s10_shape_with_no_country_suffix_is_not_s10() -> None:
-    """XX is no country: the number is unknown, not a mistyped S10."""
+def test_s10_shape_with_no_country_suffix_is_still_checked() -> None:
+    """XX is no country, but the check digit still tells a typo from a real number."""
     candidates = detect_carriers("RR123456784XX")
-    assert [c.format for c in candidates] == [TrackingFormat.UNKNOWN]
-    assert not looks_mistyped(candidates)
+    assert [(c.format, c.checksum_valid) for c in candidates] == [(TrackingFormat.UPU_S10, False)]
+    assert candidates[0].carrier == "Postal service (XX)"
+    assert looks_mistyped(candidates)
+    valid = detect_carriers("RR123456785XX")
+    assert [(c.format, c.checksum_valid) for c in valid] == [(TrackingFormat.UPU_S10, True)]
+    assert valid[0].confidence < only("RR123456785CN").confidence
+    assert not looks_mistyped(valid)
+    # Near Yanwen's shape (YQ is neither YP nor a country): a mistyped S10.
+    assert looks_mistyped(detect_carriers("UG123456789YQ"))
+    # Yanwen's YP suffix is its own format, never a mistyped S10.
+    assert not looks_mistyped(detect_carriers("RR123456784YP"))
 
 
 def test_s10_check_digit_cannot_tell_remainder_0_from_6() -> None:
@@ -470,7 +479,6 @@ def test_heuristic_shapes(
         "AE0123456789",  # AE + 10 digits
         "LP0012345678901",  # LP + 13 digits
         "YT123456789012345",  # YT + 15 digits
-        "UG123456789YQ",  # not Yanwen's suffix, not a country
     ],
 )
 def test_near_misses_of_heuristic_shapes_are_unknown(number: str) -> None:

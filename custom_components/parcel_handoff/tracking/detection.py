@@ -353,6 +353,13 @@ _S10_PATTERN: Final = (
     r"(?P<service>[A-Z]{2})(?P<serial>[0-9]{8})(?P<check>[0-9])"
     rf"(?P<country>{'|'.join(sorted(_COUNTRIES))})"
 )
+# The S10 shape with a letter pair that is no country code (nor Yanwen's own YP): its
+# check digit is still checked, so that a mistyped number (often in the suffix itself)
+# is caught rather than taken for an unknown carrier's.
+_S10_OTHER_SUFFIX_PATTERN: Final = (
+    r"(?P<service>[A-Z]{2})(?P<serial>[0-9]{8})(?P<check>[0-9])"
+    rf"(?P<country>(?!(?:{'|'.join(sorted(_COUNTRIES | {'YP'}))})$)[A-Z]{{2}})"
+)
 _IMPB_BODY: Final = r"(?P<number>9[1-5][0-9]{20}(?:[0-9]{4})?)"  # 22 or 26 digits
 
 _SHAPES: Final[tuple[_Shape, ...]] = (
@@ -363,6 +370,15 @@ _SHAPES: Final[tuple[_Shape, ...]] = (
         carrier=_s10_carrier,
         sources=_s10_sources,
         confidence=0.95,
+        check=_s10_valid,
+        typo_evident=True,
+    ),
+    _Shape(
+        format=TrackingFormat.UPU_S10,
+        pattern=_shape_pattern(_S10_OTHER_SUFFIX_PATTERN),
+        carrier=_s10_carrier,
+        sources=_s10_sources,
+        confidence=0.5,
         check=_s10_valid,
         typo_evident=True,
     ),
