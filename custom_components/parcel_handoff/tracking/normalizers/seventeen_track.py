@@ -515,7 +515,9 @@ def parse_17track(body: object) -> dict[str, SourceResult]:
 
     Keys are the numbers upper-cased without spaces. Accepted numbers give a snapshot
     (`found=False` while 17TRACK has nothing), rejected ones their error. A
-    `TRACKING_STOPPED` webhook carries no tracking and gives an empty result. Anything
+    `TRACKING_STOPPED` webhook names a number but holds no tracking: it gives a snapshot
+    with `tracking_stopped=True` and `found=False`, so the caller keeps the last known
+    state and marks the number as no longer followed by 17TRACK. Anything
     unrecognisable, and a request 17TRACK refused as a whole, raises
     TrackingInvalidResponseError (the refusal is its cause).
     """
@@ -524,6 +526,14 @@ def parse_17track(body: object) -> dict[str, SourceResult]:
     if "event" in root:
         event = opt_str(root.get("event"))
         if event == "TRACKING_STOPPED":
+            data = as_dict(root.get("data"), what="17TRACK webhook data")
+            number = _item_number(data)
+            results[number] = SourceSnapshot(
+                source=Source.SEVENTEEN_TRACK,
+                tracking_number=number,
+                found=False,
+                tracking_stopped=True,
+            )
             return results
         if event != "TRACKING_UPDATED":
             raise TrackingInvalidResponseError(f"17TRACK webhook event {event!r} is unknown")
