@@ -155,6 +155,12 @@ _TAG_STAGES: Final[Mapping[str, Stage | None]] = {
 
 _NOTHING_YET: Final = frozenset({None, "Pending", "Expired"})
 
+# For `audit`: the JSON keys whose values these tables map.
+AUDITED_CODES: Final[Mapping[str, Mapping[str, Stage | None]]] = {
+    "subtag": _SUBTAG_STAGES,
+    "tag": _TAG_STAGES,
+}
+
 
 def aftership_stage(subtag: str | None, tag: str | None, *, export: bool = False) -> Stage | None:
     """Our stage for an AfterShip sub-status and status.

@@ -249,6 +249,12 @@ _STATUS_STAGES: Final[Mapping[str, Stage]] = {
     "SIGN": _D,
 }
 
+# For `audit`: the JSON keys whose values these tables map.
+AUDITED_CODES: Final[Mapping[str, Mapping[str, Stage | None]]] = {
+    "actionCode": ACTION_STAGES,
+    "status": _STATUS_STAGES,
+}
+
 # Scans made by the local (final-mile) carrier rather than by Cainiao's network.
 _LOCAL_PREFIXES: Final = ("GTMS_", "GSTA", "LM_", "PUDO_", "SL_")
 # Import-customs codes that Cainiao may stamp before the parcel has left.

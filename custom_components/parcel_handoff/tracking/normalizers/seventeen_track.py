@@ -238,6 +238,12 @@ _STATUS_STAGES: Final[Mapping[str, Stage | None]] = {
     "Exception": Stage.EXCEPTION,
 }
 
+# For `audit`: the JSON keys whose values these tables map.
+AUDITED_CODES: Final[Mapping[str, Mapping[str, Stage | None]]] = {
+    "sub_status": _SUB_STATUS_STAGES,
+    "status": _STATUS_STAGES,
+    "stage": _STATUS_STAGES,
+}
 
 # Statuses that, without events, mean 17TRACK knows nothing of the parcel.
 _NOTHING_YET: Final = frozenset({None, "NotFound", "Expired"})

@@ -144,6 +144,9 @@ EVENT_STAGES: Final[Mapping[str, Stage | None]] = {
     "GC": None,  # Return Receipt Associated
 }
 
+# For `audit`: the JSON keys whose values these tables map.
+AUDITED_CODES: Final[Mapping[str, Mapping[str, Stage | None]]] = {"eventCode": EVENT_STAGES}
+
 # Wording -> stage, first match wins; for statusCategory values and unknown codes' eventType.
 _WORDING_STAGES: Final[tuple[tuple[str, Stage], ...]] = (
     ("original sender", Stage.RETURNED),  # "Delivered, To Original Sender"
