@@ -21,6 +21,10 @@ ERROR_BODIES = {
     "17track/getquota.json",  # a quota reply, not tracking
     "usps/v3_error_401_invalid_client.json",
     "usps/v3_error_no_status_yet.json",  # names no number without --number
+    # The study's error bodies (real_shapes/).
+    "usps/v3_no_status_yet_broken_entity.json",
+    "17track/error_invalid_security_key_v1_code.json",
+    "aftership/error_500_internal.json",
 }
 
 

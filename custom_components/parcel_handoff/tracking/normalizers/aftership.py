@@ -98,7 +98,10 @@ def aftership_request_error(body: object) -> TrackingError | None:
 
 # --- Stages ------------------------------------------------------------------------------
 
-# Sub-statuses (`subtag`), from AfterShip's delivery sub-status table.
+# Sub-statuses (`subtag`), from AfterShip's delivery sub-status table. Left out on purpose:
+# codes only other projects' maps name (Exception_014 and up, InTransit_010,
+# AvailableForPickup_002/003, Pending_002..006): unverified, and their tag prefix already
+# gives the right stage through `aftership_stage`'s fallback.
 _SUBTAG_STAGES: Final[Mapping[str, Stage | None]] = {
     "Pending_001": None,  # no information yet
     "InfoReceived_001": Stage.INFO_RECEIVED,
@@ -307,10 +310,11 @@ def _checkpoint_location(checkpoint: Mapping[str, Any]) -> str | None:
 def _events(
     tracking: Mapping[str, Any], number: str, slug: str | None, local: tuple[str, str] | None
 ) -> list[TrackingEvent]:
-    checkpoints = [
-        as_dict(raw, what="AfterShip checkpoint")
-        for raw in as_list(tracking.get("checkpoints"), what="AfterShip checkpoints")
-    ]
+    raw_checkpoints = as_list(tracking.get("checkpoints"), what="AfterShip checkpoints")
+    if not raw_checkpoints and tracking.get("checkpoint") is not None:
+        # The last-checkpoint endpoint answers one `checkpoint` instead of a list.
+        raw_checkpoints = [tracking.get("checkpoint")]
+    checkpoints = [as_dict(raw, what="AfterShip checkpoint") for raw in raw_checkpoints]
     events: list[TrackingEvent] = []
     places: dict[str | None, tuple[str | None, timezone | None]] = {}
     for checkpoint in checkpoints:

@@ -91,6 +91,7 @@ ACTION_STAGES: Final[Mapping[str, Stage | None]] = {
     "CW_INBOUND": _O,
     "CW_OUTBOUND": _O,
     "CW_COMMON_PROCESSING1": _O,
+    "CW_SIGN_IN_SUCCESS": _O,  # consolidation warehouse signed the parcel in
     "GOT": _O,  # domestic (Chinese) courier pickup
     # Pickup and origin sorting centre.
     "PU_PICKUP_SUCCESS": _O,
@@ -107,6 +108,8 @@ ACTION_STAGES: Final[Mapping[str, Stage | None]] = {
     "SC_INBOUND_FAILURE": _X,
     "SC_HO_OUT_FAILURE": _X,
     "SC_SIGN_IN_FAILURE": _X,
+    "SC_ARRIVE": _O,
+    "SC_DEPART": _O,
     # Export hub and export customs: still in the origin country.
     "LH_HO_IN_SUCCESS": _O,
     "LH_HO_AIRLINE": _O,
@@ -115,7 +118,10 @@ ACTION_STAGES: Final[Mapping[str, Stage | None]] = {
     "LH_HO_IN_FAILURE": _X,
     "LH_HO_AIRLINE_FAILURE": _X,
     "CC_EX_FAILURE": _X,
-    "LH_POST_COLLECTION": None,  # documented as a failure, seen worded as progress: unclear
+    # Documented as a failure; seen in a real Ukrainian reply worded "Accepted for
+    # transportation by postal service" in the destination's zone. Unclear: no stage, the
+    # module status (a floor) says where the parcel is.
+    "LH_POST_COLLECTION": None,
     # Line haul and transit countries.
     "LH_DEPART": _T,
     "LH_TRANS_DEPART": _T,
@@ -128,7 +134,13 @@ ACTION_STAGES: Final[Mapping[str, Stage | None]] = {
     "TRANSFER_DEPART": _T,
     "TRANSFER_ARRIVE": _T,
     "OE_DEPART": _T,
+    # Seen in a real reply minutes after pickup, grouped "In transit" (AE_GROUP_DES_PROCESSING):
+    # despite the prefix, not the local carrier's scan (see _LOCAL_EXCEPTIONS).
+    "GTMS_OE_DEPART": _T,
     "COMMON_DEPART": _T,
+    # Alibaba's enum: nodes of a domestic (in-China) delivery.
+    "DEPARTURE": _T,
+    "ARRIVAL": _T,
     "CC_TRANS_START": _T,
     "CC_TRANS_SUCCESS": _T,
     "CC_TRANS_FAILURE": _X,
@@ -237,7 +249,9 @@ ACTION_FAMILIES: Final[tuple[tuple[str, Stage], ...]] = (
 )
 
 # Module `status` -> stage: the stage without events, a floor under the events' stage.
-# Statuses not listed give no floor.
+# Statuses not listed give no floor. Left out on purpose until a real reply shows them:
+# WAIT_ACCEPT, ACCEPTED, TRANSITING, FAILED, RETURN (only in other projects' maps) and the
+# lower-case `transport` / `pickup` of one project's synthetic payloads.
 _STATUS_STAGES: Final[Mapping[str, Stage]] = {
     "SELLER_PREPARING": _I,
     "WAIT_SELLER_SEND_GOODS": _I,
@@ -391,8 +405,12 @@ def _epoch_or_none(value: object) -> datetime | None:
     return instant if plausible_time(instant) else None
 
 
+# Codes with a local-carrier prefix that are not the local carrier's scans.
+_LOCAL_EXCEPTIONS: Final = frozenset({"GTMS_OE_DEPART"})
+
+
 def _is_local(code: str | None) -> bool:
-    return code is not None and code.startswith(_LOCAL_PREFIXES)
+    return code is not None and code.startswith(_LOCAL_PREFIXES) and code not in _LOCAL_EXCEPTIONS
 
 
 def _parse_events(

@@ -294,9 +294,11 @@ def _event_time(event: Mapping[str, Any], fallback_tz: timezone) -> datetime | N
     instant = parse_iso(event.get("time_utc"), default_tz=UTC) or parse_iso(event.get("time_iso"))
     if instant is None:
         raw = event.get("time_raw")
-        raw = raw if isinstance(raw, Mapping) else {}
-        day, clock = opt_str(raw.get("date")), opt_str(raw.get("time"))
-        local = f"{day}T{clock}" if day and clock else day
+        if isinstance(raw, Mapping):
+            day, clock = opt_str(raw.get("date")), opt_str(raw.get("time"))
+            local = f"{day}T{clock}" if day and clock else day
+        else:
+            local = opt_str(raw)  # some carriers' `time_raw` is a plain local time string
         instant = parse_iso(local, default_tz=offset or fallback_tz)
     if instant is None or not plausible_time(instant):
         return None
@@ -404,7 +406,17 @@ def _country(track_info: Mapping[str, Any], item: Mapping[str, Any], side: str) 
 def _snapshot(item: Mapping[str, Any], number: str) -> SourceSnapshot:
     track_info = item.get("track_info")
     if track_info is None:
-        return SourceSnapshot(source=Source.SEVENTEEN_TRACK, tracking_number=number, found=False)
+        if isinstance(item.get("track"), Mapping):
+            # v1's `track.z0/z1` codes: a reply of another API version, not "nothing yet".
+            raise TrackingInvalidResponseError("17TRACK item is in the v1 shape, not v2.2")
+        # A register or gettracklist item: no tracking, maybe the news that 17TRACK
+        # stopped following the number (`tracking_status: Stopped`).
+        return SourceSnapshot(
+            source=Source.SEVENTEEN_TRACK,
+            tracking_number=number,
+            found=False,
+            tracking_stopped=opt_str(item.get("tracking_status")) == "Stopped",
+        )
     track_info = as_dict(track_info, what="17TRACK track_info")
 
     misc = track_info.get("misc_info")
