@@ -25,6 +25,9 @@ ERROR_BODIES = {
     "usps/v3_no_status_yet_broken_entity.json",
     "17track/error_invalid_security_key_v1_code.json",
     "aftership/error_500_internal.json",
+    "cainiao/old_detail_htm_data_sections.json",
+    "cainiao/rate_limited_html_instead_of_json.json",
+    "usps/v32_string_error_without_number.json",
 }
 
 
@@ -109,10 +112,10 @@ def test_audit_json_and_bad_inputs_each_on_their_line(
     lines = out.splitlines()
     assert len(lines) == 4
     assert (
-        lines[0]
-        == f"cainiao:{text}: error: {text}: not a cainiao payload: {text} returned not valid JSON"
+        lines[0] == f"{text}: error: {text}: not a cainiao payload: {text} returned not valid JSON"
     )
     assert lines[1].startswith("nowhere:x.json: error: unknown provider 'nowhere'")
+    assert lines[2].startswith(f"{tmp_path / 'missing.json'}: error: ")
     assert "No such file" in lines[2]
     assert lines[3].startswith(f"{good}: RB077105325SG not_found")
     assert "RB077105325SG no longer followed by the source" in lines[3]

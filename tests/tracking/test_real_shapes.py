@@ -15,6 +15,7 @@ from custom_components.parcel_handoff.tracking.errors import (
     InvalidTrackingNumberError,
     TrackingAuthenticationError,
     TrackingConnectionError,
+    TrackingError,
     TrackingInvalidResponseError,
 )
 from custom_components.parcel_handoff.tracking.model import (
@@ -24,6 +25,7 @@ from custom_components.parcel_handoff.tracking.model import (
     Stage,
 )
 from custom_components.parcel_handoff.tracking.normalizers import PARSERS
+from custom_components.parcel_handoff.tracking.normalizers._util import decode_json
 from custom_components.parcel_handoff.tracking.normalizers.usps import parse_usps
 from custom_components.parcel_handoff.tracking.timeline import build_shipment
 from tests.conftest import FIXTURES
@@ -57,6 +59,9 @@ EXPECTED: dict[str, dict[str, Stage | str] | str] = {
     "cainiao/bd_line_haul_arrival_delivering.json": {"UG073314599CN": Stage.CUSTOMS},
     "cainiao/de_pickup_point_collected.json": {"LP00768800112255": Stage.DELIVERED},
     "cainiao/es_pickup_station_refused.json": {"LP00771234509876": Stage.DELIVERY_FAILED},
+    "cainiao/old_detail_htm_data_sections.json": REJECT,
+    "cainiao/rate_limited_html_instead_of_json.json": REJECT,
+    "cainiao/br_portuguese_local_post_accepted.json": {"NM062512345BR": Stage.LAST_MILE},
     # USPS v3
     "usps/v3_delivered_mailbox_partner_scans_gmt_day_off.json": {
         "9261290112233445566778": Stage.DELIVERED
@@ -69,6 +74,13 @@ EXPECTED: dict[str, dict[str, Stage | str] | str] = {
     "usps/v3_gmt_milliseconds_without_offset.json": {"9405511899561122334455": Stage.DELIVERED},
     "usps/v3_no_gmt_fields_empty_strings.json": {"9400111899223188776655": Stage.DELIVERED},
     "usps/v3_unclaimed_return_to_sender.json": {"9205590100113322114455": Stage.RETURNING},
+    "usps/v32_item_accepted_without_events_recipient_name.json": {
+        "9400111899223847190001": Stage.ORIGIN_PROCESSING
+    },
+    "usps/v32_string_error_without_number.json": REJECT,
+    "usps/v3_undocumented_attempt_code_action_reason.json": {
+        "9405511206213300998877": Stage.DELIVERY_FAILED
+    },
     # 17TRACK v2.2 (and the v1 shape it must not mistake)
     "17track/gettracklist_stopped_and_tracking.json": {
         "RB077105325SG": Stage.NOT_FOUND,
@@ -82,6 +94,7 @@ EXPECTED: dict[str, dict[str, Stage | str] | str] = {
         "LP00733322211145": Stage.AVAILABLE_FOR_PICKUP
     },
     "17track/error_invalid_security_key_v1_code.json": REJECT,
+    "17track/register_already_registered.json": {},
     # AfterShip
     "aftership/v4_fedex_cn_jp_delivered_agent.json": {"770011223344": Stage.DELIVERED},
     "aftership/last_checkpoint_endpoint.json": {"772211009988": Stage.DELIVERED},
@@ -103,9 +116,9 @@ EXPECTED: dict[str, dict[str, Stage | str] | str] = {
 
 
 def parse(name: str) -> dict[str, SourceResult]:
-    """Normalise one study fixture with its source's parser."""
+    """Decode and normalise one study fixture as the client would (block pages included)."""
     source = Source(name.partition("/")[0])
-    return PARSERS[source](load(SHAPES / name))
+    return PARSERS[source](decode_json((SHAPES / name).read_bytes(), what=name))
 
 
 def snapshot(results: dict[str, SourceResult], number: str) -> SourceSnapshot:
@@ -277,3 +290,28 @@ def test_aftership_import_release_is_not_read_as_export() -> None:
 
 def _snapshots(results: dict[str, SourceResult]) -> list[SourceSnapshot]:
     return [r for r in results.values() if isinstance(r, SourceSnapshot)]
+
+
+def test_cainiao_block_page_and_old_shape_are_refused_for_what_they_are() -> None:
+    """A slider-captcha page says blocked; the retired detail.htm JSON is not this API."""
+    with pytest.raises(TrackingInvalidResponseError) as caught:
+        parse("cainiao/rate_limited_html_instead_of_json.json")
+    assert caught.value.blocked is True
+    with pytest.raises(TrackingInvalidResponseError, match="no success flag"):
+        parse("cainiao/old_detail_htm_data_sections.json")
+
+
+def test_usps_batch_item_keeps_no_personal_data() -> None:
+    """A 3.2 item naming the recipient: the status is read, the name is nowhere kept."""
+    found = snapshot(
+        parse("usps/v32_item_accepted_without_events_recipient_name.json"), "9400111899223847190001"
+    )
+    assert found.status_stage is Stage.ORIGIN_PROCESSING
+    assert "J DOE" not in repr(found)
+
+
+def test_17track_already_registered_is_that_numbers_error() -> None:
+    """A register refusal for a known number is kept for the number, not raised."""
+    error = parse("17track/register_already_registered.json")["RR990011223CN"]
+    assert isinstance(error, TrackingError)
+    assert "-18019901" in str(error)

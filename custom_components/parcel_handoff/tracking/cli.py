@@ -141,9 +141,13 @@ def _audit(args: argparse.Namespace) -> list[tuple[str, AuditReport | str]]:
     for item in args.payloads:
         try:
             source, filename = _payload_spec(item)
-            body = _read_payload(source, filename)
         except UsageError as err:
             lines.append((item, str(err)))
+            continue
+        try:
+            body = _read_payload(source, filename)
+        except UsageError as err:
+            lines.append((filename, str(err)))
             continue
         lines.append((filename, audit_payload(source, body, tracking_number=args.number)))
     return lines

@@ -169,6 +169,9 @@ _WORDING_STAGES: Final[tuple[tuple[str, Stage], ...]] = (
     ("alert", _X),
 )
 
+# Left unmapped on purpose: H0, seen both as "Inbound Out of Customs" and on "Notice Left"
+# attempts (Shopify/active_shipping#361); its eventType wording decides.
+
 # Error code -> the per-number error it means; None means "no status yet", not an error.
 USPS_ERROR_CODES: Final[Mapping[str, type[TrackingError] | None]] = {
     "150001": None,  # "A status update is not yet available on your package" (seen live)
