@@ -109,6 +109,11 @@ EXPECTED: dict[str, dict[str, Stage | str] | str] = {
     "aftership/unlisted_subtags_fall_back_to_their_tag.json": {
         "CZ0055667788": Stage.AVAILABLE_FOR_PICKUP
     },
+    "aftership/list_2023_label_only_wrong_carrier_dashed_number.json": {
+        "9434936105533300112233": Stage.INFO_RECEIVED,
+        "55667788990011": Stage.NOT_FOUND,
+        "ITD-0-55667788": Stage.NOT_FOUND,
+    },
     "aftership/webhook_2025_envelope_out_for_delivery.json": {
         "RS0099887766Y": Stage.OUT_FOR_DELIVERY
     },
