@@ -95,6 +95,10 @@ EXPECTED: dict[str, dict[str, Stage | str] | str] = {
     },
     "17track/error_invalid_security_key_v1_code.json": REJECT,
     "17track/register_already_registered.json": {},
+    "17track/webhook_updated_latest_event_only.json": {"JJD000390007788112233": Stage.IN_TRANSIT},
+    "17track/webhook_updated_recipient_outside_shipping_info.json": {
+        "1Z4E07V90312345674": Stage.DELIVERED
+    },
     # AfterShip
     "aftership/v4_fedex_cn_jp_delivered_agent.json": {"770011223344": Stage.DELIVERED},
     "aftership/last_checkpoint_endpoint.json": {"772211009988": Stage.DELIVERED},
@@ -320,3 +324,15 @@ def test_17track_already_registered_is_that_numbers_error() -> None:
     error = parse("17track/register_already_registered.json")["RR990011223CN"]
     assert isinstance(error, TrackingError)
     assert "-18019901" in str(error)
+
+
+def test_17track_webhook_shapes() -> None:
+    """A webhook with only the latest event; one with the recipient beside shipping_info."""
+    short = snapshot(
+        parse("17track/webhook_updated_latest_event_only.json"), "JJD000390007788112233"
+    )
+    assert [e.description for e in short.events] == ["Die Sendung wurde im Paketzentrum bearbeitet"]
+    moved = snapshot(
+        parse("17track/webhook_updated_recipient_outside_shipping_info.json"), "1Z4E07V90312345674"
+    )
+    assert (moved.origin_country, moved.destination_country) == ("US", "US")

@@ -397,6 +397,9 @@ def _eta(track_info: Mapping[str, Any], tz: timezone) -> EtaWindow | None:
 def _country(track_info: Mapping[str, Any], item: Mapping[str, Any], side: str) -> str | None:
     shipping = track_info.get("shipping_info")
     address = shipping.get(f"{side}_address") if isinstance(shipping, Mapping) else None
+    if not isinstance(address, Mapping):
+        # Seen in a recorded webhook: the address beside `shipping_info`, not inside it.
+        address = track_info.get(f"{side}_address")
     country = opt_str(address.get("country")) if isinstance(address, Mapping) else None
     return country or opt_str(
         item.get("origin_country" if side == "shipper" else "destination_country")
