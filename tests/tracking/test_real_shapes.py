@@ -118,6 +118,7 @@ EXPECTED: dict[str, dict[str, Stage | str] | str] = {
         "55667788990011": Stage.NOT_FOUND,
         "ITD-0-55667788": Stage.NOT_FOUND,
     },
+    "aftership/marked_lost_over_delivered_checkpoints.json": {"779900112233": Stage.DELIVERED},
     "aftership/webhook_2025_envelope_out_for_delivery.json": {
         "RS0099887766Y": Stage.OUT_FOR_DELIVERY
     },
