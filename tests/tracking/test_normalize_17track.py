@@ -37,6 +37,7 @@ from custom_components.parcel_handoff.tracking.normalizers.seventeen_track impor
     seventeen_track_request_error,
     seventeen_track_stage,
 )
+from custom_components.parcel_handoff.tracking.timeline import build_shipment
 from tests.conftest import FIXTURES, SHARED_SAMPLES
 
 from .json_trees import FUZZ, json_trees, paths, removed, replaced
@@ -265,9 +266,35 @@ def test_tracking_updated_webhook() -> None:
     assert (parcel.origin_country, parcel.destination_country) == ("SG", "NL")
 
 
-def test_tracking_stopped_webhook_says_nothing() -> None:
-    body = {"event": "TRACKING_STOPPED", "data": {"number": WEBHOOK, "carrier": 11061}}
-    assert parse_17track(body) == {}
+def test_tracking_stopped_webhook_marks_the_number_and_says_nothing_else() -> None:
+    """A stop notice names its number: accepted, flagged stopped, no tracking in it."""
+    results = parse_17track(load("webhook_tracking_stopped.json"))
+    stopped = results["RB077105325SG"]
+    assert isinstance(stopped, SourceSnapshot)
+    assert stopped.tracking_stopped is True
+    assert stopped.found is False
+    assert stopped.events == ()
+    assert stopped.status_stage is None
+    assert stopped.source is Source.SEVENTEEN_TRACK
+
+
+def test_tracking_stopped_webhook_without_a_number_is_invalid() -> None:
+    with pytest.raises(TrackingInvalidResponseError, match="without a tracking number"):
+        parse_17track({"event": "TRACKING_STOPPED", "data": {"carrier": 11061}})
+
+
+def test_tracking_stopped_keeps_the_last_known_stage() -> None:
+    """Merged with what we knew, the stop notice changes nothing about the parcel."""
+    known = snapshot(parse_17track(load("webhook_tracking_updated.json")), WEBHOOK)
+    stopped = parse_17track(
+        {"event": "TRACKING_STOPPED", "data": {"number": WEBHOOK, "carrier": 11061}}
+    )[WEBHOOK]
+    assert isinstance(stopped, SourceSnapshot)
+    now = known.events[0].time + timedelta(hours=1)
+    before = build_shipment(WEBHOOK, [known], now=now)
+    after = build_shipment(WEBHOOK, [stopped], now=now, history=before.events)
+    assert after.stage is before.stage
+    assert after.events == before.events
 
 
 def test_unknown_webhook_event_is_invalid() -> None:

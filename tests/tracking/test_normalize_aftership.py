@@ -468,6 +468,7 @@ STRINGS = [
 ]  # fmt: skip
 TREES = json_trees(KEYS, STRINGS)
 FIXTURE_NAMES = [
+    "tracking_v4_unclaimed_then_moving_naive_times.json",
     "tracking_v4_in_transit_last_mile.json",
     "tracking_v4_delivered.json",
     "tracking_2023_10_exception_returning.json",
@@ -523,3 +524,74 @@ def test_fixtures_with_a_subtree_removed_raise_only_invalid_response(
     body = load(name)
     path = data.draw(st.sampled_from(list(paths(body))))
     assert_only_invalid(removed(body, path))
+
+
+# --- Zone-less checkpoint times -------------------------------------------------------
+
+
+def test_zone_less_times_are_read_in_the_checkpoints_state() -> None:
+    """USPS gave no offsets and no country: its home country and each state decide."""
+    parcel = only(
+        parse_aftership(load("tracking_v4_unclaimed_then_moving_naive_times.json")),
+        "9405511206213345678912",
+    )
+    by_text = {event.description: event for event in parcel.events}
+    out = by_text["Out for Delivery"]
+    assert out.time == datetime(2026, 7, 2, 8, 3, tzinfo=CDT)  # Evanston, IL in July
+    assert out.time.utcoffset() == timedelta(hours=-5)
+    accepted = by_text["USPS in possession of item"]
+    assert accepted.time.utcoffset() == timedelta(hours=-5)  # Wisconsin, Central too
+    # No state on the label event: the representative US zone (Central) stands in.
+    label = by_text["Shipping Label Created, USPS Awaiting Item"]
+    assert label.time == datetime(2026, 6, 29, 0, 0, 1, tzinfo=CDT)
+
+
+def _one_checkpoint(checkpoint_time: str, **fields: Any) -> dict[str, Any]:
+    checkpoint = {"checkpoint_time": checkpoint_time, "message": "Scan", "tag": "InTransit"}
+    return {"tracking_number": "AB1", "slug": "dhl", "checkpoints": [checkpoint | fields]}
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"country_iso3": "DEU"}, timedelta(hours=1)),  # winter in Germany
+        ({"country_region": "PL"}, timedelta(hours=1)),
+        ({"country_name": "United States", "state": "AZ"}, timedelta(hours=-7)),
+        ({"country_name": "US", "state": "NY"}, timedelta(hours=-5)),
+        ({"country_iso3": "ISR"}, timedelta(hours=2)),
+        ({"country_iso3": "KOR"}, timedelta(hours=9)),
+        ({}, timedelta(0)),  # nothing about the place: UTC, as before
+        ({"country_name": "Atlantis"}, timedelta(0)),
+    ],
+)
+def test_zone_less_time_takes_the_checkpoints_country(
+    fields: dict[str, Any], expected: timedelta
+) -> None:
+    tracking = _one_checkpoint("2026-01-15T10:00:00", **fields)
+    (event,) = only(parse_aftership({"data": tracking}), "AB1").events
+    assert event.time.utcoffset() == expected
+    assert event.time.replace(tzinfo=None) == datetime(2026, 1, 15, 10, 0)
+
+
+def test_zone_less_time_in_summer_keeps_daylight_saving() -> None:
+    tracking = _one_checkpoint("2026-07-15T10:00:00", country_iso3="FRA")
+    (event,) = only(parse_aftership({"data": tracking}), "AB1").events
+    assert event.time.utcoffset() == timedelta(hours=2)
+
+
+def test_zone_less_time_of_a_multi_zone_country_prefers_an_observed_offset() -> None:
+    """US without a state: another checkpoint's stated offset beats the representative zone."""
+    tracking = _one_checkpoint("2026-01-15T10:00:00", country_iso3="USA")
+    tracking["checkpoints"].append(
+        {"checkpoint_time": "2026-01-14T09:00:00-08:00", "message": "Accepted", "tag": "InTransit"}
+    )
+    parcel = only(parse_aftership({"data": tracking}), "AB1")
+    assert [event.time.utcoffset() for event in parcel.events] == [timedelta(hours=-8)] * 2
+
+
+def test_zone_less_time_of_the_final_mile_courier_is_in_the_destination() -> None:
+    """A local courier's checkpoint without a country is read in the destination country."""
+    tracking = _one_checkpoint("2026-01-15T10:00:00", slug="poste-italiane-paccocelere")
+    tracking |= {"slug": "cainiao", "destination_country_iso3": "ITA"}
+    (event,) = only(parse_aftership({"data": tracking}), "AB1").events
+    assert event.time.utcoffset() == timedelta(hours=1)

@@ -164,7 +164,8 @@ def test_local_post_keeps_the_same_number() -> None:
     assert snapshot.local_carrier_code is None
     assert snapshot.local_tracking_number == "RQ2290557311Y"
     assert snapshot.status_text == "In transit"
-    assert snapshot.status_stage is None
+    # DELIVERING only proves the parcel left the seller: a low floor.
+    assert snapshot.status_stage is Stage.ORIGIN_PROCESSING
     assert len(snapshot.events) == 11
     newest = snapshot.events[0]
     assert (newest.code, newest.stage, newest.carrier) == (
@@ -185,18 +186,20 @@ def test_import_customs_stamped_before_departure_gets_no_stage() -> None:
     assert by_code(snapshot, "CC_HO_IN_SUCCESS").stage is Stage.CUSTOMS
 
 
-def test_import_customs_without_any_line_haul_gets_no_stage() -> None:
-    """With no departure or arrival scan at all, import customs says nothing yet."""
+def test_import_customs_without_any_line_haul_stands_unless_a_later_scan_disproves_it() -> None:
+    """No departure or arrival scan at all: import customs counts, unless an origin scan follows."""
     reply = body("local_post_same_number.json")
     module = reply["module"][0]
+    del module["latestTrace"]
     module["detailList"] = [
         detail for detail in module["detailList"] if detail["actionCode"].startswith(("CC_", "PU_"))
     ]
     snapshot = only(parse_cainiao(reply))
     assert {event.code: event.stage for event in snapshot.events if event.code} == {
-        "CC_IM_SUCCESS": None,
-        "CC_HO_IN_SUCCESS": None,
+        "CC_IM_SUCCESS": Stage.CUSTOMS,
+        "CC_HO_IN_SUCCESS": Stage.CUSTOMS,
         "CC_EX_SUCCESS": Stage.ORIGIN_PROCESSING,
+        # Export customs came later: this one was stamped before the parcel left.
         "CC_IM_START": None,
         "PU_PICKUP_SUCCESS": Stage.ORIGIN_PROCESSING,
     }
@@ -343,6 +346,7 @@ def test_time_str_is_the_fallback_and_read_as_beijing_time() -> None:
 def test_event_without_any_time_is_skipped_and_the_rest_kept() -> None:
     """An individually broken event does not fail the number."""
     reply = body("aliexpress_handoff_usps.json")
+    reply["module"][0].pop("latestTrace", None)  # it would bring the newest event back
     details = reply["module"][0]["detailList"]
     details[0].pop("time")
     details[0]["timeStr"] = "yesterday"
@@ -522,7 +526,7 @@ def test_fixture_with_a_random_subtree_never_raises_anything_else(
 
 def test_fixture_names_cover_the_brief() -> None:
     """Guard against a fixture silently going missing from the parametrised tests."""
-    assert len(FIXTURE_NAMES) == 8
+    assert len(FIXTURE_NAMES) == 11
 
 
 def test_beijing_fallback_uses_a_fixed_offset() -> None:
@@ -540,3 +544,57 @@ def test_beijing_fallback_uses_a_fixed_offset() -> None:
     beijing = timezone(timedelta(hours=8))
     assert event.time == datetime(2025, 1, 1, 8, tzinfo=beijing)
     assert event.time.tzinfo == UTC
+
+
+def test_pickup_station_scan_only_in_latest_trace_is_read() -> None:
+    """latestTrace newer than every detailList entry is the newest event."""
+    snapshot = only(parse_cainiao(body("fr_pickup_point_in_latest_trace_only.json")))
+    newest = snapshot.events[0]
+    assert (newest.code, newest.stage, newest.carrier) == (
+        "GTMS_STA_SIGNED",
+        Stage.AVAILABLE_FOR_PICKUP,
+        "Colissimo",
+    )
+    assert newest.time == utc("2026-10-14T09:12:00")
+    assert newest.time.utcoffset() == timedelta(hours=2)
+    assert newest.description == "Arrived at pickup point"  # standerdDesc wins over desc
+    assert len(snapshot.events) == 7
+
+
+def test_latest_trace_repeating_the_list_head_is_not_doubled() -> None:
+    """The usual case: latestTrace is the list's newest entry, read once."""
+    reply = body("local_post_same_number.json")
+    assert reply["module"][0]["latestTrace"] == reply["module"][0]["detailList"][0]
+    snapshot = only(parse_cainiao(reply))
+    assert [e.code for e in snapshot.events].count("GTMS_SC_ARRIVE") == 1
+    assert len(snapshot.events) == 11
+
+
+def test_latest_trace_alone_is_an_event() -> None:
+    """An empty detailList with a latestTrace still gives that event."""
+    reply = body("fr_pickup_point_in_latest_trace_only.json")
+    reply["module"][0]["detailList"] = []
+    snapshot = only(parse_cainiao(reply))
+    assert [e.code for e in snapshot.events] == ["GTMS_STA_SIGNED"]
+
+
+def test_import_customs_stands_without_a_later_proof() -> None:
+    """No departure anywhere, but nothing later puts the parcel back at origin: customs."""
+    snapshot = only(parse_cainiao(body("ua_import_customs_display_number.json")))
+    assert by_code(snapshot, "CC_HO_OUT_SUCCESS").stage is Stage.CUSTOMS
+    assert by_code(snapshot, "CC_HO_IN_SUCCESS").stage is Stage.CUSTOMS
+    assert by_code(snapshot, "LH_POST_COLLECTION").stage is None
+    assert snapshot.status_stage is Stage.CUSTOMS
+    assert snapshot.local_carrier is None
+    assert snapshot.local_tracking_number == "CV537024180UA"
+
+
+def test_import_stamp_before_a_later_origin_scan_is_demoted() -> None:
+    """An import-customs stamp followed by origin sorting was stamped early."""
+    snapshot = only(parse_cainiao(body("de_line_haul_number_unknown_format.json")))
+    early = by_code(snapshot, "CC_IM_START")
+    assert early.stage is None
+    assert early.time == utc("2026-09-01T11:20:00")
+    assert snapshot.events[0].stage is Stage.ORIGIN_PROCESSING
+    assert snapshot.status_stage is Stage.ORIGIN_PROCESSING
+    assert snapshot.local_tracking_number == "38ZKQ448102993017745260"

@@ -25,6 +25,7 @@ from custom_components.parcel_handoff.tracking.model import (
     Stage,
     TrackingEvent,
 )
+from custom_components.parcel_handoff.tracking.normalizers import usps as usps_normalizer
 from custom_components.parcel_handoff.tracking.normalizers.usps import (
     DEFAULT_OFFSET,
     EVENT_STAGES,
@@ -176,6 +177,23 @@ def test_error_body_without_a_number_is_invalid() -> None:
         parse_usps(body("v3_error_no_status_yet.json"))
 
 
+def test_401_error_body_without_a_number_is_a_credentials_error() -> None:
+    """A rejected client id is about the request, not a number: said so, with its cause."""
+    with pytest.raises(TrackingInvalidResponseError, match="credentials") as caught:
+        parse_usps(body("v3_error_401_invalid_client.json"))
+    assert "no tracking number" not in str(caught.value)
+    assert isinstance(caught.value.__cause__, TrackingAuthenticationError)
+    assert "client application identifier is invalid" in str(caught.value)
+
+
+def test_401_error_body_with_the_callers_number_is_that_numbers_error() -> None:
+    """Given the number it asked about, the body becomes that number's credentials error."""
+    result = parse_usps(body("v3_error_401_invalid_client.json"), tracking_number="9400 1000")
+    error = result["94001000"]
+    assert isinstance(error, TrackingAuthenticationError)
+    assert "credentials" in str(error)
+
+
 def test_out_for_delivery_with_predicted_window() -> None:
     """A predicted delivery window narrows the ETA to its hours, in local time."""
     snapshot = only(parse_usps(body("v3_out_for_delivery.json")))
@@ -203,8 +221,10 @@ def test_delivery_attempt() -> None:
     assert snapshot.events[0].time == utc("2025-01-22T22:31:08")
 
 
-def test_v32_batch_200(caplog: pytest.LogCaptureFixture) -> None:
+def test_v32_batch_200(caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
     """A 3.2 array: one snapshot per number, 3.2 field names, an unknown code by wording."""
+    # Unknown codes are logged once per process: forget the ones other tests met.
+    monkeypatch.setattr(usps_normalizer, "_reported_codes", set())
     with caplog.at_level(logging.INFO):
         result = parse_usps(body("v32_batch_200.json"))
     assert set(result) == {"9200190345678901234567", "9400111206213859274416"}
@@ -627,4 +647,4 @@ def test_fixture_with_a_random_subtree_never_raises_anything_else(
 
 def test_fixture_names_cover_the_brief() -> None:
     """Guard against a fixture silently going missing from the parametrised tests."""
-    assert len(FIXTURE_NAMES) == 8
+    assert len(FIXTURE_NAMES) == 9

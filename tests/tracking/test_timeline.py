@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 import random
 
@@ -14,13 +15,17 @@ from custom_components.parcel_handoff.tracking.model import (
     SourceSnapshot,
     Stage,
 )
+from custom_components.parcel_handoff.tracking.normalizers import PARSERS
 from custom_components.parcel_handoff.tracking.timeline import (
     build_shipment,
     derive_stage,
     detect_handoff,
+    detected_carrier,
     lift_local_events,
     merge_events,
 )
+from tests.conftest import FIXTURES
+from tests.tracking.mangle import load
 
 from .helpers import T0, ev, snap, usps
 
@@ -250,3 +255,124 @@ def test_build_shipment_unknown_number_needs_attention_after_a_week() -> None:
     assert stale.attention is not None
     assert stale.attention.reason is AttentionReason.NOT_FOUND
     assert stale.attention.since == T0 + timedelta(days=7)
+
+
+# --- Real-shaped replies: the local number, the status floor, failed rounds ----------
+
+
+def _fixture_snapshots(provider: str, name: str) -> list[SourceSnapshot]:
+    results = PARSERS[Source(provider)](load(FIXTURES / provider / name))
+    return [r for r in results.values() if isinstance(r, SourceSnapshot)]
+
+
+def test_display_text_local_number_is_kept_and_its_carrier_detected() -> None:
+    """No destCpInfo names the Ukrainian post: the number is shown, its S10 suffix names it."""
+    snapshots = _fixture_snapshots("cainiao", "ua_import_customs_display_number.json")
+    shipment = build_shipment("LP00744190266518", snapshots, now=T0)
+    assert shipment.local_tracking_number == "CV537024180UA"
+    assert shipment.local_carrier == "Ukrposhta"
+    assert shipment.tracking_numbers == ("LP00744190266518", "CV537024180UA")
+    assert shipment.handoff is not None
+    assert not shipment.handoff.same_number
+
+
+def test_local_number_of_unknown_format_is_kept_without_a_carrier() -> None:
+    """A line-haul number no pattern knows: shown, but no carrier is guessed."""
+    snapshots = _fixture_snapshots("cainiao", "de_line_haul_number_unknown_format.json")
+    shipment = build_shipment("AP00761820934457", snapshots, now=T0)
+    assert shipment.local_tracking_number == "38ZKQ448102993017745260"
+    assert shipment.local_carrier is None
+    assert shipment.handoff is None
+    assert shipment.tracking_numbers == ("AP00761820934457", "38ZKQ448102993017745260")
+
+
+def test_same_number_without_a_carrier_is_no_local_number() -> None:
+    """The queried number echoed back is not a new local number."""
+    cainiao = snap(NUMBER, ev(1, Stage.CUSTOMS), local_tracking_number=NUMBER)
+    shipment = build_shipment(NUMBER, [cainiao], now=T0)
+    assert shipment.local_tracking_number is None
+    assert shipment.tracking_numbers == (NUMBER,)
+
+
+def test_detected_carrier_only_from_a_specific_format() -> None:
+    """A valid S10 or a carrier prefix names the carrier; a failed check digit or junk does not."""
+    assert detected_carrier("CV537024180UA") == "Ukrposhta"
+    assert detected_carrier("CNG00839881455575") == "Cainiao"
+    assert detected_carrier("CV537024181UA") is None  # wrong check digit
+    assert detected_carrier("38ZKQ448102993017745260") is None
+    assert detected_carrier("x") is None
+
+
+def test_import_customs_without_a_departure_scan_reads_customs() -> None:
+    """Newest scans are customs hand-overs, the portal says CLEAR_CUSTOMS: customs, not origin."""
+    snapshots = _fixture_snapshots("cainiao", "ua_import_customs_display_number.json")
+    shipment = build_shipment("LP00744190266518", snapshots, now=T0)
+    assert shipment.stage is Stage.CUSTOMS
+
+
+@pytest.mark.parametrize("source", [Source.CAINIAO, Source.SEVENTEEN_TRACK, Source.AFTERSHIP])
+def test_portal_status_is_a_floor_under_the_events(source: Source) -> None:
+    """Events saying less than the portal's own status never pull the parcel back."""
+    events = [ev(1, Stage.ORIGIN_PROCESSING, source=source), ev(2, Stage.IN_TRANSIT, source=source)]
+    held = snap(NUMBER, *events, source=source, carrier="Cainiao", status_stage=Stage.CUSTOMS)
+    stage, since = derive_stage(merge_events(events), [held])
+    assert stage is Stage.CUSTOMS
+    assert since == events[-1].time
+    # A lower status, or one from a number nobody found, changes nothing.
+    low = replace(held, status_stage=Stage.INFO_RECEIVED)
+    assert derive_stage(merge_events(events), [low])[0] is Stage.IN_TRANSIT
+    gone = replace(held, found=False)
+    assert derive_stage(merge_events(events), [gone])[0] is Stage.IN_TRANSIT
+
+
+def test_status_floor_leaves_side_states_alone() -> None:
+    """A failed attempt or an exception is the newest event: the floor does not hide it."""
+    events = [usps(1, Stage.OUT_FOR_DELIVERY), usps(2, Stage.DELIVERY_FAILED)]
+    summary = snap(NUMBER, *events, source=Source.AFTERSHIP, status_stage=Stage.LAST_MILE)
+    assert derive_stage(events, [summary])[0] is Stage.DELIVERY_FAILED
+
+
+@pytest.mark.parametrize(
+    ("ender", "after", "expected"),
+    [
+        (Stage.DELIVERY_FAILED, Stage.IN_TRANSIT, Stage.IN_TRANSIT),
+        (Stage.EXCEPTION, Stage.IN_TRANSIT, Stage.IN_TRANSIT),
+        (Stage.EXCEPTION, Stage.ORIGIN_PROCESSING, Stage.IN_TRANSIT),
+        (Stage.DELIVERY_FAILED, Stage.LAST_MILE, Stage.LAST_MILE),
+        (Stage.RETURNING, Stage.IN_TRANSIT, Stage.RETURNING),
+        (Stage.DELIVERY_FAILED, Stage.INFO_RECEIVED, Stage.DELIVERY_FAILED),
+    ],
+)
+def test_movement_after_a_failed_round_is_not_on_the_van(
+    ender: Stage, after: Stage, expected: Stage
+) -> None:
+    """After a failed or unclaimed round, later scans read as moving (or returning)."""
+    events = [usps(1, Stage.LAST_MILE), usps(2, Stage.OUT_FOR_DELIVERY), usps(3, ender)]
+    assert derive_stage([*events, usps(50, after)])[0] is expected
+    # A new round after it is out for delivery again; delivery ends it all.
+    again = [*events, usps(50, after), usps(60, Stage.OUT_FOR_DELIVERY)]
+    assert derive_stage(again)[0] is Stage.OUT_FOR_DELIVERY
+    assert derive_stage([*again, usps(61, Stage.DELIVERED)])[0] is Stage.DELIVERED
+
+
+def test_pickup_point_unclaimed_then_moving_is_not_at_the_counter() -> None:
+    """Available for pickup, then unclaimed, then facility scans: in transit."""
+    events = [
+        usps(1, Stage.AVAILABLE_FOR_PICKUP),
+        usps(200, Stage.EXCEPTION),
+        usps(250, Stage.IN_TRANSIT),
+        usps(251, Stage.IN_TRANSIT),
+    ]
+    assert derive_stage(events)[0] is Stage.IN_TRANSIT
+
+
+def test_unclaimed_round_then_facility_scans_on_aftership() -> None:
+    """The recorded shape: out for delivery, notice left, unclaimed, then heading back."""
+    snapshots = _fixture_snapshots(
+        "aftership", "tracking_v4_unclaimed_then_moving_naive_times.json"
+    )
+    shipment = build_shipment("9405511206213345678912", snapshots, now=T0)
+    assert shipment.stage is Stage.IN_TRANSIT
+    assert shipment.attention is None or shipment.attention.reason is not (
+        AttentionReason.OUT_FOR_DELIVERY_OVERDUE
+    )

@@ -1,6 +1,7 @@
 """Command line: normalise saved payloads, detect carriers, track a number live.
 
 normalize [--now T] cainiao:a.json usps:b.json   merge saved payloads of one shipment
+audit cainiao:a.json 17track:b.json              stage, unmapped codes, ignored fields per file
 detect LP00123456789012                          rank the carriers of a number
 track LP00123456789012 [--source cainiao]        look a number up live
 """
@@ -19,12 +20,14 @@ from typing import Any
 
 import aiohttp
 
+from .audit import AuditReport, audit_payload
 from .carriers import source_for_carrier
 from .detection import detect_carriers
 from .errors import TrackingError, TrackingNotFoundError
 from .model import Shipment, Source, SourceResult, SourceSnapshot
 from .normalizers import PARSERS
 from .normalizers._util import decode_json
+from .normalizers.usps import parse_usps
 from .policy import CheckContext, next_check
 from .serialize import shipment_to_dict
 from .timeline import build_shipment
@@ -77,34 +80,90 @@ def shipment_report(
     return report
 
 
+def _payload_spec(item: str) -> tuple[Source, str]:
+    """Split PROVIDER:FILE, or raise UsageError."""
+    provider, sep, filename = item.partition(":")
+    if not sep or not filename:
+        raise UsageError(f"expected PROVIDER:FILE, got {item!r}")
+    try:
+        return Source(provider), filename
+    except ValueError as err:
+        choices = ", ".join(s.value for s in Source)
+        raise UsageError(f"unknown provider {provider!r} (one of {choices})") from err
+
+
+def _read_payload(source: Source, filename: str) -> Any:
+    """Read and decode one saved reply, or raise UsageError."""
+    try:
+        body = Path(filename).read_bytes()
+    except OSError as err:
+        raise UsageError(f"{filename}: {err.strerror or err}") from err
+    try:
+        return decode_json(body, what=filename)
+    except TrackingError as err:
+        raise UsageError(f"{filename}: not a {source.value} payload: {err}") from err
+
+
+def _parse_payload(source: Source, body: Any, number: str | None) -> dict[str, SourceResult]:
+    """Normalise a reply; `number` names a USPS error body's number (the client knows it)."""
+    if source is Source.USPS and number is not None:
+        return parse_usps(body, tracking_number=number)
+    return PARSERS[source](body)
+
+
 def _normalize(args: argparse.Namespace) -> dict[str, Any]:
     now = _parse_now(args.now)
     snapshots: list[SourceSnapshot] = []
     main: tuple[str, Source] | None = None
     for item in args.payloads:
-        provider, sep, filename = item.partition(":")
-        if not sep or not filename:
-            raise UsageError(f"expected PROVIDER:FILE, got {item!r}")
+        source, filename = _payload_spec(item)
+        body = _read_payload(source, filename)
         try:
-            source = Source(provider)
-        except ValueError as err:
-            choices = ", ".join(s.value for s in Source)
-            raise UsageError(f"unknown provider {provider!r} (one of {choices})") from err
-        try:
-            body = Path(filename).read_bytes()
-        except OSError as err:
-            raise UsageError(f"{filename}: {err.strerror or err}") from err
-        try:
-            results = PARSERS[source](decode_json(body, what=filename))
+            results = _parse_payload(source, body, args.number)
         except TrackingError as err:
             raise UsageError(f"{filename}: not a {source.value} payload: {err}") from err
         if not results:
             raise UsageError(f"{filename}: the {source.value} payload holds no tracking number")
+        found = _snapshots(results)
+        if not found and (error := next(iter(results.values()))) is not None:
+            # An error body keyed by --number: report it rather than a silent not_found.
+            raise UsageError(f"{filename}: {error}")
         if main is None:
             main = (next(iter(results)), source)
-        snapshots.extend(_snapshots(results))
+        snapshots.extend(found)
     assert main is not None  # argparse requires at least one payload
     return shipment_report(main[0], snapshots, main[1], now)
+
+
+def _audit(args: argparse.Namespace) -> list[tuple[str, AuditReport | str]]:
+    """Audit every file; a bad argument or file is reported on its own line."""
+    lines: list[tuple[str, AuditReport | str]] = []
+    for item in args.payloads:
+        try:
+            source, filename = _payload_spec(item)
+        except UsageError as err:
+            lines.append((item, str(err)))
+            continue
+        try:
+            body = _read_payload(source, filename)
+        except UsageError as err:
+            lines.append((filename, str(err)))
+            continue
+        lines.append((filename, audit_payload(source, body, tracking_number=args.number)))
+    return lines
+
+
+def _print_audit(lines: list[tuple[str, AuditReport | str]], *, as_json: bool) -> None:
+    if as_json:
+        output = [
+            {"file": name, **(r.as_dict() if isinstance(r, AuditReport) else {"error": r})}
+            for name, r in lines
+        ]
+        print(json.dumps(output, indent=2, ensure_ascii=False))
+        return
+    for name, report in lines:
+        text = report.line() if isinstance(report, AuditReport) else f"error: {report}"
+        print(f"{name}: {text}")
 
 
 def _detect(args: argparse.Namespace) -> list[dict[str, object]]:
@@ -207,6 +266,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     normalize.add_argument("--now", help="the current time (ISO 8601), for reproducible output")
     normalize.add_argument(
+        "--number", help="the tracking number of an error body that names none (USPS v3)"
+    )
+    normalize.add_argument(
+        "payloads", nargs="+", metavar="PROVIDER:FILE", help="cainiao, usps, 17track or aftership"
+    )
+    audit = commands.add_parser(
+        "audit",
+        help="per saved reply: the stage, the codes no table maps and the fields left unread",
+    )
+    audit.add_argument("--json", action="store_true", help="print JSON instead of one line a file")
+    audit.add_argument(
+        "--number", help="the tracking number of an error body that names none (USPS v3)"
+    )
+    audit.add_argument(
         "payloads", nargs="+", metavar="PROVIDER:FILE", help="cainiao, usps, 17track or aftership"
     )
     detect = commands.add_parser("detect", help="rank the carriers a tracking number may belong to")
@@ -228,6 +301,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "audit":
+            _print_audit(_audit(args), as_json=args.json)
+            return 0
         if args.command == "normalize":
             output: Any = _normalize(args)
         elif args.command == "detect":

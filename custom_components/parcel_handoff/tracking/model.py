@@ -117,9 +117,16 @@ class EtaWindow:
 class SourceSnapshot:
     """What one source says about one tracking number at one moment.
 
-    `status_stage` is the source's own summary (e.g. Cainiao `SELLER_PREPARING`), used
-    when it has no events to derive a stage from. `local_carrier` and
-    `local_tracking_number` describe the final-mile carrier when the source knows it.
+    `status_stage` is the source's own summary (e.g. Cainiao `SELLER_PREPARING`): the
+    stage when it has no events to derive one from, and a floor under the stage its events
+    give (a portal's own status is never read as further back). `local_carrier` and
+    `local_tracking_number` describe the final-mile carrier when the source knows it; the
+    number alone counts too (a new number with an unknown carrier is still shown).
+
+    `tracking_stopped` is True when the source said it stopped following this number
+    (17TRACK's `TRACKING_STOPPED` webhook): such a snapshot says nothing about the parcel
+    (`found` is False, no events), so whoever keeps snapshots should keep the last known
+    one and only mark the number as no longer followed by that source.
     """
 
     source: Source
@@ -135,6 +142,7 @@ class SourceSnapshot:
     eta: EtaWindow | None = None
     origin_country: str | None = None
     destination_country: str | None = None
+    tracking_stopped: bool = False
 
 
 # One number's result from a source: its snapshot, or the error for that number alone.

@@ -6,8 +6,16 @@ Portals lag, repeat each other and send events out of order. The rules here:
 - the stage never falls below the furthest ordered stage reached; exception,
   delivery failed and returning hold only while they are the newest event; out for
   delivery falls back to last mile when the carrier says the round ended;
+- a delivery round that failed (a failed attempt, or an exception such as "unclaimed",
+  at the doorstep) is over: later movement reads as moving (its own stage, at least in
+  transit), or returning once the carrier said the parcel is going back, never as still
+  on the van or at the pickup point;
+- no stage is further back than a source's own status says (`status_stage`): the
+  portals' summaries are a floor under what the events give;
 - once a final-mile carrier other than the origin carrier is known, its physical
-  events count at least as last mile.
+  events count at least as last mile;
+- a local number a portal gives is kept on the view even when no portal names its
+  carrier; the number's format then names the carrier where it can.
 """
 
 from __future__ import annotations
@@ -18,6 +26,8 @@ from datetime import datetime, timedelta
 
 from .attention import assess_attention
 from .carriers import carrier_display_name, source_for_carrier
+from .detection import TrackingFormat, detect_carriers
+from .errors import InvalidTrackingNumberError
 from .model import (
     FINAL_STAGES,
     JOURNEY_RANK,
@@ -35,7 +45,10 @@ from .model import (
 DUPLICATE_TOLERANCE = timedelta(minutes=3)
 
 _LAST_MILE_RANK = JOURNEY_RANK[Stage.LAST_MILE]
+_IN_TRANSIT_RANK = JOURNEY_RANK[Stage.IN_TRANSIT]
 _DOORSTEP = frozenset({Stage.OUT_FOR_DELIVERY, Stage.AVAILABLE_FOR_PICKUP})
+# Side states that, met at the doorstep, end the delivery round.
+_ROUND_ENDERS = frozenset({Stage.DELIVERY_FAILED, Stage.EXCEPTION, Stage.RETURNING})
 
 
 def _fold(text: str) -> str:
@@ -126,17 +139,28 @@ class _StageMachine:
     current: Stage | None = None
     since: datetime | None = None
     furthest: Stage | None = None
+    # Set when a round at the doorstep failed; RETURNING once the carrier said so.
+    round_over: Stage | None = None
 
     def feed(self, event: TrackingEvent) -> None:
         stage = event.stage
         if stage is None or self.current in FINAL_STAGES:
             return
         if stage in TRANSIENT_STAGES or stage is Stage.RETURNED:
+            if stage in _ROUND_ENDERS and (self.furthest in _DOORSTEP or self.round_over):
+                # Aggregators never label a domestic carrier's scans `last_mile`, so a
+                # failed round is the only sign the parcel left the van or the counter.
+                # Once the carrier said the parcel is going back, it stays going back.
+                going_back = Stage.RETURNING in (stage, self.round_over)
+                self.round_over = Stage.RETURNING if going_back else stage
             self._set(stage, event.time)
             return
         rank = JOURNEY_RANK[stage]
         furthest_rank = JOURNEY_RANK[self.furthest] if self.furthest else -1
-        if rank >= furthest_rank:
+        if self.round_over is not None and rank < furthest_rank:
+            self._after_failed_round(stage, event.time)
+        elif rank >= furthest_rank:
+            self.round_over = None
             self.furthest = stage
             self._set(stage, event.time)
         elif self.furthest in _DOORSTEP and stage is Stage.LAST_MILE:
@@ -146,6 +170,17 @@ class _StageMachine:
         elif self.furthest is not None:
             # A lagging or out-of-order report: the furthest stage stands.
             self._set(self.furthest, event.time)
+
+    def _after_failed_round(self, stage: Stage, when: datetime) -> None:
+        """Movement after a failed round: moving again, or going back to the sender."""
+        if stage is Stage.INFO_RECEIVED or stage is Stage.NOT_FOUND:
+            return  # data only: says nothing about where the parcel went
+        if self.round_over is Stage.RETURNING:
+            self._set(Stage.RETURNING, when)
+            return
+        moving = stage if JOURNEY_RANK[stage] >= _IN_TRANSIT_RANK else Stage.IN_TRANSIT
+        self.furthest = moving
+        self._set(moving, when)
 
     def _set(self, stage: Stage, when: datetime) -> None:
         if stage != self.current:
@@ -160,21 +195,82 @@ def derive_stage(
 
     With no event that implies a stage, the sources' own summaries decide: a number
     no source knows is `not_found`, one that is known but unscanned `info_received`.
+    With events, the furthest ordered summary is a floor: a parcel never reads as
+    further back than a portal's own status says (Cainiao's module `status`, 17TRACK's
+    `latest_status`, AfterShip's `tag`). The floor does not override a side state
+    (exception, delivery failed, returning): those describe the newest event.
     """
     machine = _StageMachine()
     for event in events:
         machine.feed(event)
-    if machine.current is not None:
-        return machine.current, machine.since
     summaries = [s.status_stage for s in snapshots if s.found and s.status_stage is not None]
     ranked = [stage for stage in summaries if stage in JOURNEY_RANK]
-    if ranked:
-        return max(ranked, key=JOURNEY_RANK.__getitem__), None
+    floor = max(ranked, key=JOURNEY_RANK.__getitem__) if ranked else None
+    if machine.current is not None:
+        current_rank = machine.current.rank
+        if floor is not None and current_rank is not None and JOURNEY_RANK[floor] > current_rank:
+            # When the portal's status got there is unknown; the newest scan is the
+            # latest instant the events vouch for.
+            return floor, events[-1].time
+        return machine.current, machine.since
+    if floor is not None:
+        return floor, None
     if summaries:
         return summaries[0], None
     if any(snapshot.found for snapshot in snapshots) or events:
         return Stage.INFO_RECEIVED, None
     return Stage.NOT_FOUND, None
+
+
+def local_leg(
+    tracking_number: str,
+    snapshots: Sequence[SourceSnapshot],
+    *,
+    local_carrier: str | None = None,
+    local_tracking_number: str | None = None,
+) -> tuple[str | None, str | None]:
+    """The final-mile carrier and number, either or both None; the user's values win.
+
+    A new number without a named carrier is kept: its own portal's snapshot names the
+    carrier, else the number's format does where it is specific (an S10 suffix, a
+    carrier's prefix); otherwise the carrier stays unknown.
+    """
+    carrier = carrier_display_name(local_carrier)
+    number = local_tracking_number
+    for snapshot in snapshots:
+        if snapshot.tracking_number != tracking_number:
+            continue
+        carrier = carrier or carrier_display_name(snapshot.local_carrier)
+        number = number or snapshot.local_tracking_number
+    if carrier is None and number is not None and number != tracking_number:
+        for snapshot in snapshots:
+            if snapshot.tracking_number == number and snapshot.carrier:
+                carrier = carrier_display_name(snapshot.carrier)
+                break
+        else:
+            carrier = detected_carrier(number)
+    return carrier, number
+
+
+def detected_carrier(number: str) -> str | None:
+    """The carrier a number's format names, when the format is specific enough.
+
+    Only the best candidate counts, and only when it has a carrier, a known format and
+    no failed check digit: a guess from a generic shape would name the wrong carrier.
+    """
+    try:
+        candidates = detect_carriers(number)
+    except InvalidTrackingNumberError:
+        return None
+    best = candidates[0] if candidates else None
+    if (
+        best is None
+        or best.carrier is None
+        or best.format is TrackingFormat.UNKNOWN
+        or best.checksum_valid is False
+    ):
+        return None
+    return carrier_display_name(best.carrier)
 
 
 def detect_handoff(
@@ -185,20 +281,17 @@ def detect_handoff(
     local_carrier: str | None = None,
     local_tracking_number: str | None = None,
 ) -> Handoff | None:
-    """Find the final-mile carrier and its number; explicit arguments (the user's) win."""
-    carrier = carrier_display_name(local_carrier)
-    number = local_tracking_number
-    for snapshot in snapshots:
-        if snapshot.tracking_number != tracking_number:
-            continue
-        carrier = carrier or carrier_display_name(snapshot.local_carrier)
-        number = number or snapshot.local_tracking_number
-    if carrier is None and number is not None:
-        # A local number without a named carrier: its own portal tells us who.
-        for snapshot in snapshots:
-            if snapshot.tracking_number == number and snapshot.carrier:
-                carrier = carrier_display_name(snapshot.carrier)
-                break
+    """Find the final-mile carrier and its number; explicit arguments (the user's) win.
+
+    A handoff needs a carrier; a local number whose carrier nobody can name is not a
+    handoff (`local_leg` still gives it, and the shipment view shows it).
+    """
+    carrier, number = local_leg(
+        tracking_number,
+        snapshots,
+        local_carrier=local_carrier,
+        local_tracking_number=local_tracking_number,
+    )
     if carrier is None:
         return None
     number = number or tracking_number
@@ -256,7 +349,14 @@ def build_shipment(
         carrier: str | None = handoff.carrier  # the local carrier has scanned it: it has it
     else:
         carrier = (newest.carrier if newest and newest.carrier else None) or origin_carrier
-    local_number = handoff.tracking_number if handoff else None
+    if handoff is not None:
+        local_number: str | None = handoff.tracking_number
+    else:
+        # A new number is the most useful thing on the page, carrier or not.
+        _, found_number = local_leg(
+            tracking_number, snapshots, local_tracking_number=local_tracking_number
+        )
+        local_number = found_number if found_number != tracking_number else None
     numbers = tuple(dict.fromkeys([tracking_number, *([local_number] if local_number else [])]))
     shipment = Shipment(
         tracking_number=tracking_number,

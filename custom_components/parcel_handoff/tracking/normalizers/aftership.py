@@ -2,9 +2,11 @@
 
 A tracking carries a `tag` (delivery status) and `subtag` (sub-status) for itself and
 for each checkpoint. `checkpoint_time` is the carrier's local time, with an offset when
-the carrier gave one. The final-mile carrier of a multi-leg parcel is `last_mile`
-(`next_couriers` before 2025-01). Envelopes differ by version: `data.tracking` (v4,
-2023-10), `data` itself (2024-04 on), `data.trackings[]` for a list, `msg` in a webhook.
+the carrier gave one; a zone-less one is read in the checkpoint's place (its country and
+state, else the one country the journey implies), see `_naive_time_zone`. The final-mile
+carrier of a multi-leg parcel is `last_mile` (`next_couriers` before 2025-01). Envelopes
+differ by version: `data.tracking` (v4, 2023-10), `data` itself (2024-04 on),
+`data.trackings[]` for a list, `msg` in a webhook.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from ._util import (
     parse_iso,
     plausible_time,
 )
+from ._zones import country_code, local_offset
 
 # --- Errors ------------------------------------------------------------------------------
 
@@ -95,7 +98,10 @@ def aftership_request_error(body: object) -> TrackingError | None:
 
 # --- Stages ------------------------------------------------------------------------------
 
-# Sub-statuses (`subtag`), from AfterShip's delivery sub-status table.
+# Sub-statuses (`subtag`), from AfterShip's delivery sub-status table. Left out on purpose:
+# codes only other projects' maps name (Exception_014 and up, InTransit_010,
+# AvailableForPickup_002/003, Pending_002..006): unverified, and their tag prefix already
+# gives the right stage through `aftership_stage`'s fallback.
 _SUBTAG_STAGES: Final[Mapping[str, Stage | None]] = {
     "Pending_001": None,  # no information yet
     "InfoReceived_001": Stage.INFO_RECEIVED,
@@ -152,6 +158,12 @@ _TAG_STAGES: Final[Mapping[str, Stage | None]] = {
 
 _NOTHING_YET: Final = frozenset({None, "Pending", "Expired"})
 
+# For `audit`: the JSON keys whose values these tables map.
+AUDITED_CODES: Final[Mapping[str, Mapping[str, Stage | None]]] = {
+    "subtag": _SUBTAG_STAGES,
+    "tag": _TAG_STAGES,
+}
+
 
 def aftership_stage(subtag: str | None, tag: str | None, *, export: bool = False) -> Stage | None:
     """Our stage for an AfterShip sub-status and status.
@@ -175,8 +187,32 @@ def aftership_stage(subtag: str | None, tag: str | None, *, export: bool = False
 # --- Checkpoints -------------------------------------------------------------------------
 
 
-def _local_offset(checkpoints: list[Mapping[str, Any]], slug: str | None) -> timezone:
-    """The offset for zone-less checkpoint times: the same courier's, else any, else UTC."""
+# Couriers that deliver in one country only: their checkpoints are in it.
+_HOME_COUNTRIES: Final[Mapping[str, str]] = {
+    "usps": "US",
+    "canada-post": "CA",
+    "australia-post": "AU",
+    "royal-mail": "GB",
+    "dhl-germany": "DE",
+    "deutsch-post": "DE",
+    "la-poste-colissimo": "FR",
+    "colissimo": "FR",
+    "poste-italiane": "IT",
+    "postnl": "NL",
+    "spain-correos-es": "ES",
+    "poczta-polska": "PL",
+    "israel-post": "IL",
+    "ukrposhta": "UA",
+    "korea-post": "KR",
+    "japan-post": "JP",
+    "nova-poshta": "UA",
+    "inpost-paczkomaty": "PL",
+    "brazil-correios": "BR",
+}
+
+
+def _observed_offset(checkpoints: list[Mapping[str, Any]], slug: str | None) -> timezone | None:
+    """An offset another checkpoint states: the same courier's first, else any."""
     for wanted in (slug, None):
         for checkpoint in checkpoints:
             if wanted is not None and opt_str(checkpoint.get("slug")) != wanted:
@@ -184,14 +220,78 @@ def _local_offset(checkpoints: list[Mapping[str, Any]], slug: str | None) -> tim
             when = parse_iso(checkpoint.get("checkpoint_time"))
             if when is not None and isinstance(when.tzinfo, timezone):
                 return when.tzinfo
-    return UTC
+    return None
 
 
-def _checkpoint_time(checkpoint: Mapping[str, Any], fallback_tz: timezone) -> datetime | None:
+def _checkpoint_country(checkpoint: Mapping[str, Any]) -> str | None:
+    for key in ("country_region", "country_iso3", "country_name", "country_region_name"):
+        if (code := country_code(opt_str(checkpoint.get(key)))) is not None:
+            return code
+    return None
+
+
+def _journey_country(tracking: Mapping[str, Any], slug: str | None) -> str | None:
+    """The one country a courier's checkpoints can be in, when the reply implies one."""
+    if slug is not None and slug in _HOME_COUNTRIES:
+        return _HOME_COUNTRIES[slug]
+    if slug is not None and slug != opt_str(tracking.get("slug")):
+        # A final-mile courier's checkpoints are in the destination country.
+        for key in ("destination_country_region", "destination_country_iso3"):
+            if (code := country_code(opt_str(tracking.get(key)))) is not None:
+                return code
+    countries = {
+        code
+        for key in (
+            "origin_country_region",
+            "origin_country_iso3",
+            "destination_country_region",
+            "destination_country_iso3",
+        )
+        if (code := country_code(opt_str(tracking.get(key)))) is not None
+    }
+    return countries.pop() if len(countries) == 1 else None
+
+
+def _naive_time_zone(
+    checkpoint: Mapping[str, Any],
+    local: datetime,
+    *,
+    journey_country: str | None,
+    observed: timezone | None,
+) -> timezone:
+    """The offset for a checkpoint time the carrier gave without one.
+
+    AfterShip passes on the carrier's local wall-clock time, offset or not; reading a
+    zone-less one as UTC puts US scans hours off. In order: the checkpoint's own country
+    (and state), else the one country the journey implies (a domestic courier, or equal
+    origin and destination), resolved by state where the country has several zones;
+    then an offset another checkpoint of the reply states; then a multi-zone country's
+    representative zone; UTC only when the reply says nothing about the place.
+    """
+    state = opt_str(checkpoint.get("state"))
+    country = _checkpoint_country(checkpoint) or journey_country
+    place = local_offset(country, state, local) if country else None
+    if place is not None and place.exact:
+        return place.offset
+    if observed is not None:
+        return observed
+    return place.offset if place is not None else UTC
+
+
+def _checkpoint_time(
+    checkpoint: Mapping[str, Any],
+    *,
+    journey_country: str | None,
+    observed: timezone | None,
+) -> datetime | None:
     # `created_at` (when AfterShip stored it, UTC) stands in only when the carrier gave no time.
-    when = parse_iso(checkpoint.get("checkpoint_time"), default_tz=fallback_tz) or parse_iso(
-        checkpoint.get("created_at"), default_tz=UTC
-    )
+    when = parse_iso(checkpoint.get("checkpoint_time"))
+    if when is None and (naive := parse_iso(checkpoint.get("checkpoint_time"), default_tz=UTC)):
+        zone = _naive_time_zone(
+            checkpoint, naive, journey_country=journey_country, observed=observed
+        )
+        when = naive.replace(tzinfo=zone)
+    when = when or parse_iso(checkpoint.get("created_at"), default_tz=UTC)
     return when if when is not None and plausible_time(when) else None
 
 
@@ -210,14 +310,22 @@ def _checkpoint_location(checkpoint: Mapping[str, Any]) -> str | None:
 def _events(
     tracking: Mapping[str, Any], number: str, slug: str | None, local: tuple[str, str] | None
 ) -> list[TrackingEvent]:
-    checkpoints = [
-        as_dict(raw, what="AfterShip checkpoint")
-        for raw in as_list(tracking.get("checkpoints"), what="AfterShip checkpoints")
-    ]
+    raw_checkpoints = as_list(tracking.get("checkpoints"), what="AfterShip checkpoints")
+    if not raw_checkpoints and tracking.get("checkpoint") is not None:
+        # The last-checkpoint endpoint answers one `checkpoint` instead of a list.
+        raw_checkpoints = [tracking.get("checkpoint")]
+    checkpoints = [as_dict(raw, what="AfterShip checkpoint") for raw in raw_checkpoints]
     events: list[TrackingEvent] = []
+    places: dict[str | None, tuple[str | None, timezone | None]] = {}
     for checkpoint in checkpoints:
         own_slug = opt_str(checkpoint.get("slug")) or slug
-        when = _checkpoint_time(checkpoint, _local_offset(checkpoints, own_slug))
+        if own_slug not in places:
+            places[own_slug] = (
+                _journey_country(tracking, own_slug),
+                _observed_offset(checkpoints, own_slug),
+            )
+        journey_country, observed = places[own_slug]
+        when = _checkpoint_time(checkpoint, journey_country=journey_country, observed=observed)
         if when is None:
             continue
         subtag, tag = opt_str(checkpoint.get("subtag")), opt_str(checkpoint.get("tag"))

@@ -16,11 +16,17 @@ Decisions worth knowing:
   reads the local hour from them.
 - Cainiao stamps import-customs events before the parcel has even left (seen on real
   parcels: "Import clearance start" days before the flight). An import-customs event
-  older than the first line-haul departure, or with no departure or arrival at all, keeps
-  its place in the timeline but gets no stage.
+  keeps its place in the timeline but loses its stage only when a later scan proves the
+  parcel had not left or not arrived yet (an origin-side scan, the line-haul departure or
+  the arrival). With no such later scan it stands: a reply may hold no departure at all.
+- The module `status` is the portal's own summary (`_STATUS_STAGES`): the stage when there
+  are no events, and a floor under the events' stage (see timeline.derive_stage).
+- `latestTrace` is read as an event when it is newer than every `detailList` entry: a
+  pickup-station scan can appear there before the list catches up.
 - `local_tracking_number` is `copyRealMailNo`, else the number inside the `realMailNo`
   display text, else the queried number itself when there is evidence of a handoff (a
-  named local carrier or a local-carrier scan).
+  named local carrier or a local-carrier scan). A new number is kept even when no
+  `destCpInfo` names its carrier.
 """
 
 from __future__ import annotations
@@ -85,6 +91,7 @@ ACTION_STAGES: Final[Mapping[str, Stage | None]] = {
     "CW_INBOUND": _O,
     "CW_OUTBOUND": _O,
     "CW_COMMON_PROCESSING1": _O,
+    "CW_SIGN_IN_SUCCESS": _O,  # consolidation warehouse signed the parcel in
     "GOT": _O,  # domestic (Chinese) courier pickup
     # Pickup and origin sorting centre.
     "PU_PICKUP_SUCCESS": _O,
@@ -101,6 +108,8 @@ ACTION_STAGES: Final[Mapping[str, Stage | None]] = {
     "SC_INBOUND_FAILURE": _X,
     "SC_HO_OUT_FAILURE": _X,
     "SC_SIGN_IN_FAILURE": _X,
+    "SC_ARRIVE": _O,
+    "SC_DEPART": _O,
     # Export hub and export customs: still in the origin country.
     "LH_HO_IN_SUCCESS": _O,
     "LH_HO_AIRLINE": _O,
@@ -109,7 +118,10 @@ ACTION_STAGES: Final[Mapping[str, Stage | None]] = {
     "LH_HO_IN_FAILURE": _X,
     "LH_HO_AIRLINE_FAILURE": _X,
     "CC_EX_FAILURE": _X,
-    "LH_POST_COLLECTION": None,  # documented as a failure, seen worded as progress: unclear
+    # Documented as a failure; seen in a real Ukrainian reply worded "Accepted for
+    # transportation by postal service" in the destination's zone. Unclear: no stage, the
+    # module status (a floor) says where the parcel is.
+    "LH_POST_COLLECTION": None,
     # Line haul and transit countries.
     "LH_DEPART": _T,
     "LH_TRANS_DEPART": _T,
@@ -122,7 +134,13 @@ ACTION_STAGES: Final[Mapping[str, Stage | None]] = {
     "TRANSFER_DEPART": _T,
     "TRANSFER_ARRIVE": _T,
     "OE_DEPART": _T,
+    # Seen in a real reply minutes after pickup, grouped "In transit" (AE_GROUP_DES_PROCESSING):
+    # despite the prefix, not the local carrier's scan (see _LOCAL_EXCEPTIONS).
+    "GTMS_OE_DEPART": _T,
     "COMMON_DEPART": _T,
+    # Alibaba's enum: nodes of a domestic (in-China) delivery.
+    "DEPARTURE": _T,
+    "ARRIVAL": _T,
     "CC_TRANS_START": _T,
     "CC_TRANS_SUCCESS": _T,
     "CC_TRANS_FAILURE": _X,
@@ -230,21 +248,33 @@ ACTION_FAMILIES: Final[tuple[tuple[str, Stage], ...]] = (
     ("CC_IM_*", _C),
 )
 
-# Module `status` -> stage, used only when a number has no events to go by.
+# Module `status` -> stage: the stage without events, a floor under the events' stage.
+# Statuses not listed give no floor. Left out on purpose until a real reply shows them:
+# WAIT_ACCEPT, ACCEPTED, TRANSITING, FAILED, RETURN (only in other projects' maps) and the
+# lower-case `transport` / `pickup` of one project's synthetic payloads.
 _STATUS_STAGES: Final[Mapping[str, Stage]] = {
     "SELLER_PREPARING": _I,
     "WAIT_SELLER_SEND_GOODS": _I,
+    # Seen on parcels anywhere from the export hub to the destination's line-haul office:
+    # it proves only that the parcel left the seller.
+    "DELIVERING": _O,
     "CLEAR_CUSTOMS": _C,
     "DELIVERED": _D,
     "SIGN": _D,
+}
+
+# For `audit`: the JSON keys whose values these tables map.
+AUDITED_CODES: Final[Mapping[str, Mapping[str, Stage | None]]] = {
+    "actionCode": ACTION_STAGES,
+    "status": _STATUS_STAGES,
 }
 
 # Scans made by the local (final-mile) carrier rather than by Cainiao's network.
 _LOCAL_PREFIXES: Final = ("GTMS_", "GSTA", "LM_", "PUDO_", "SL_")
 # Import-customs codes that Cainiao may stamp before the parcel has left.
 _IMPORT_CUSTOMS_PREFIXES: Final = ("CC_IM_", "CC_HO_", "CUS_", "CIQ_", "CUSTOMS_")
-# Scans that prove the parcel left the origin country.
-_DEPARTED_CODES: Final = frozenset({"LH_DEPART", "LH_ARRIVE"})
+# Scans that, when later than an import-customs scan, prove it was stamped early.
+_LEFT_OR_ARRIVED_CODES: Final = frozenset({"LH_DEPART", "LH_ARRIVE", "LH_LINEHAUL_ARRIVE"})
 
 _LOCATION_PREFIX: Final = re.compile(r"^\[([^\]]+)\]\s*(.*)$")
 _NUMBER_IN_TEXT: Final = re.compile(r"([A-Z0-9][A-Z0-9-]{5,})\s*$")
@@ -321,6 +351,7 @@ def _parse_module(module: Mapping[str, Any]) -> SourceSnapshot:
         as_list(module.get("detailList"), what="Cainiao detailList"),
         number=number,
         local_carrier=local_carrier,
+        latest=module.get("latestTrace"),
     )
     status = opt_str(module.get("status"))
     external = opt_str(module.get("mailNoSource")) == "EXTERNAL"
@@ -374,18 +405,27 @@ def _epoch_or_none(value: object) -> datetime | None:
     return instant if plausible_time(instant) else None
 
 
+# Codes with a local-carrier prefix that are not the local carrier's scans.
+_LOCAL_EXCEPTIONS: Final = frozenset({"GTMS_OE_DEPART"})
+
+
 def _is_local(code: str | None) -> bool:
-    return code is not None and code.startswith(_LOCAL_PREFIXES)
+    return code is not None and code.startswith(_LOCAL_PREFIXES) and code not in _LOCAL_EXCEPTIONS
 
 
 def _parse_events(
-    details: Sequence[Any], *, number: str, local_carrier: str | None
+    details: Sequence[Any], *, number: str, local_carrier: str | None, latest: object = None
 ) -> tuple[TrackingEvent, ...]:
     events: list[TrackingEvent] = []
     for raw in details:
         detail = as_dict(raw, what="Cainiao detailList entry")
         if (event := _parse_event(detail, number=number, local_carrier=local_carrier)) is not None:
             events.append(event)
+    if isinstance(latest, Mapping) and latest:
+        # Only when newer than the whole list: otherwise it repeats the list's head.
+        trace = _parse_event(latest, number=number, local_carrier=local_carrier)
+        if trace is not None and all(trace.time > event.time for event in events):
+            events.append(trace)
     # Payload order is nominally newest first; a stable sort keeps it for equal instants.
     events.sort(key=lambda event: event.time, reverse=True)
     return _demote_early_import_customs(events)
@@ -437,18 +477,32 @@ def _event_instant(detail: Mapping[str, Any]) -> datetime | None:
 
 
 def _demote_early_import_customs(events: list[TrackingEvent]) -> tuple[TrackingEvent, ...]:
-    """Drop the stage of import-customs scans stamped before the parcel left."""
-    departures = [event.time for event in events if event.code in _DEPARTED_CODES]
-    left_at = min(departures) if departures else None
-    return tuple(
-        _without_stage(event)
-        if event.stage is Stage.CUSTOMS
-        and event.code is not None
-        and event.code.startswith(_IMPORT_CUSTOMS_PREFIXES)
-        and (left_at is None or event.time < left_at)
-        else event
-        for event in events
-    )
+    """Drop the stage of import-customs scans that a later scan proves were stamped early.
+
+    `events` is newest first. Proof is a later origin-side scan, departure or arrival;
+    without one the import-customs scan stands, even with no departure in the reply.
+    """
+    demoted: list[TrackingEvent] = []
+    proof_at: datetime | None = None  # the newest proving scan seen so far
+    for event in events:
+        if (
+            proof_at is not None
+            and event.time < proof_at
+            and event.stage is Stage.CUSTOMS
+            and event.code is not None
+            and event.code.startswith(_IMPORT_CUSTOMS_PREFIXES)
+        ):
+            demoted.append(_without_stage(event))
+            continue
+        if proof_at is None and _proves_not_arrived(event):
+            proof_at = event.time
+        demoted.append(event)
+    return tuple(demoted)
+
+
+def _proves_not_arrived(event: TrackingEvent) -> bool:
+    """True for a scan made before the parcel reached destination customs."""
+    return event.code in _LEFT_OR_ARRIVED_CODES or event.stage is Stage.ORIGIN_PROCESSING
 
 
 def _without_stage(event: TrackingEvent) -> TrackingEvent:

@@ -238,6 +238,12 @@ _STATUS_STAGES: Final[Mapping[str, Stage | None]] = {
     "Exception": Stage.EXCEPTION,
 }
 
+# For `audit`: the JSON keys whose values these tables map.
+AUDITED_CODES: Final[Mapping[str, Mapping[str, Stage | None]]] = {
+    "sub_status": _SUB_STATUS_STAGES,
+    "status": _STATUS_STAGES,
+    "stage": _STATUS_STAGES,
+}
 
 # Statuses that, without events, mean 17TRACK knows nothing of the parcel.
 _NOTHING_YET: Final = frozenset({None, "NotFound", "Expired"})
@@ -288,9 +294,11 @@ def _event_time(event: Mapping[str, Any], fallback_tz: timezone) -> datetime | N
     instant = parse_iso(event.get("time_utc"), default_tz=UTC) or parse_iso(event.get("time_iso"))
     if instant is None:
         raw = event.get("time_raw")
-        raw = raw if isinstance(raw, Mapping) else {}
-        day, clock = opt_str(raw.get("date")), opt_str(raw.get("time"))
-        local = f"{day}T{clock}" if day and clock else day
+        if isinstance(raw, Mapping):
+            day, clock = opt_str(raw.get("date")), opt_str(raw.get("time"))
+            local = f"{day}T{clock}" if day and clock else day
+        else:
+            local = opt_str(raw)  # some carriers' `time_raw` is a plain local time string
         instant = parse_iso(local, default_tz=offset or fallback_tz)
     if instant is None or not plausible_time(instant):
         return None
@@ -389,6 +397,9 @@ def _eta(track_info: Mapping[str, Any], tz: timezone) -> EtaWindow | None:
 def _country(track_info: Mapping[str, Any], item: Mapping[str, Any], side: str) -> str | None:
     shipping = track_info.get("shipping_info")
     address = shipping.get(f"{side}_address") if isinstance(shipping, Mapping) else None
+    if not isinstance(address, Mapping):
+        # Seen in a recorded webhook: the address beside `shipping_info`, not inside it.
+        address = track_info.get(f"{side}_address")
     country = opt_str(address.get("country")) if isinstance(address, Mapping) else None
     return country or opt_str(
         item.get("origin_country" if side == "shipper" else "destination_country")
@@ -398,7 +409,17 @@ def _country(track_info: Mapping[str, Any], item: Mapping[str, Any], side: str) 
 def _snapshot(item: Mapping[str, Any], number: str) -> SourceSnapshot:
     track_info = item.get("track_info")
     if track_info is None:
-        return SourceSnapshot(source=Source.SEVENTEEN_TRACK, tracking_number=number, found=False)
+        if isinstance(item.get("track"), Mapping):
+            # v1's `track.z0/z1` codes: a reply of another API version, not "nothing yet".
+            raise TrackingInvalidResponseError("17TRACK item is in the v1 shape, not v2.2")
+        # A register or gettracklist item: no tracking, maybe the news that 17TRACK
+        # stopped following the number (`tracking_status: Stopped`).
+        return SourceSnapshot(
+            source=Source.SEVENTEEN_TRACK,
+            tracking_number=number,
+            found=False,
+            tracking_stopped=opt_str(item.get("tracking_status")) == "Stopped",
+        )
     track_info = as_dict(track_info, what="17TRACK track_info")
 
     misc = track_info.get("misc_info")
@@ -515,7 +536,9 @@ def parse_17track(body: object) -> dict[str, SourceResult]:
 
     Keys are the numbers upper-cased without spaces. Accepted numbers give a snapshot
     (`found=False` while 17TRACK has nothing), rejected ones their error. A
-    `TRACKING_STOPPED` webhook carries no tracking and gives an empty result. Anything
+    `TRACKING_STOPPED` webhook names a number but holds no tracking: it gives a snapshot
+    with `tracking_stopped=True` and `found=False`, so the caller keeps the last known
+    state and marks the number as no longer followed by 17TRACK. Anything
     unrecognisable, and a request 17TRACK refused as a whole, raises
     TrackingInvalidResponseError (the refusal is its cause).
     """
@@ -524,6 +547,14 @@ def parse_17track(body: object) -> dict[str, SourceResult]:
     if "event" in root:
         event = opt_str(root.get("event"))
         if event == "TRACKING_STOPPED":
+            data = as_dict(root.get("data"), what="17TRACK webhook data")
+            number = _item_number(data)
+            results[number] = SourceSnapshot(
+                source=Source.SEVENTEEN_TRACK,
+                tracking_number=number,
+                found=False,
+                tracking_stopped=True,
+            )
             return results
         if event != "TRACKING_UPDATED":
             raise TrackingInvalidResponseError(f"17TRACK webhook event {event!r} is unknown")

@@ -144,6 +144,9 @@ EVENT_STAGES: Final[Mapping[str, Stage | None]] = {
     "GC": None,  # Return Receipt Associated
 }
 
+# For `audit`: the JSON keys whose values these tables map.
+AUDITED_CODES: Final[Mapping[str, Mapping[str, Stage | None]]] = {"eventCode": EVENT_STAGES}
+
 # Wording -> stage, first match wins; for statusCategory values and unknown codes' eventType.
 _WORDING_STAGES: Final[tuple[tuple[str, Stage], ...]] = (
     ("original sender", Stage.RETURNED),  # "Delivered, To Original Sender"
@@ -165,6 +168,9 @@ _WORDING_STAGES: Final[tuple[tuple[str, Stage], ...]] = (
     ("facility", _T),
     ("alert", _X),
 )
+
+# Left unmapped on purpose: H0, seen both as "Inbound Out of Customs" and on "Notice Left"
+# attempts (Shopify/active_shipping#361); its eventType wording decides.
 
 # Error code -> the per-number error it means; None means "no status yet", not an error.
 USPS_ERROR_CODES: Final[Mapping[str, type[TrackingError] | None]] = {
@@ -227,6 +233,8 @@ def usps_error_for(code: str, message: str) -> TrackingError | None:
     lowered = text.lower()
     if code in USPS_ERROR_CODES:
         error = USPS_ERROR_CODES[code]
+        if error is TrackingAuthenticationError:
+            return error(f"USPS {code}: {text} (the app's credentials or scope were rejected)")
         return None if error is None else error(f"USPS {code}: {text}")
     if any(words in lowered for words in _NO_STATUS_YET):
         return None
@@ -235,9 +243,23 @@ def usps_error_for(code: str, message: str) -> TrackingError | None:
     return TrackingError(f"USPS {code or 'error'}: {text}")
 
 
+# Errors about the request as a whole (credentials, rate, service), not about a number.
+_REQUEST_ERRORS: Final = (
+    TrackingAuthenticationError,
+    TrackingRateLimitError,
+    TrackingConnectionError,
+)
+
+
 def _parse_item(item: Mapping[str, Any], fallback: str | None) -> tuple[str, SourceResult]:
     number = number_key(item.get("trackingNumber")) or fallback
     if number is None:
+        # An error body names no number; one about the request itself (a 401 for a bad
+        # client id, a missing scope) is still reported for what it is.
+        error_in = _error_in(item)
+        refusal = usps_error_for(*error_in) if error_in is not None else None
+        if isinstance(refusal, _REQUEST_ERRORS):
+            raise TrackingInvalidResponseError(f"USPS refused the request: {refusal}") from refusal
         raise TrackingInvalidResponseError("USPS result names no tracking number")
     error = _error_in(item)
     if error is None:
