@@ -6,8 +6,9 @@ finds every integration it sets up ready, without reaching for PyPI at run time:
     .venv/bin/python scripts/ha_requirements.py config/configuration.yaml
 
 The integrations are the ones Home Assistant always sets up (its bootstrap's lists), the
-top-level keys of the configuration, Parcel Handoff, and all their dependencies. The
-frontend package is left to `scripts/install_frontend`.
+top-level keys of the configuration, Parcel Handoff, and all their dependencies; the
+requirements of their after-dependencies are added too. The frontend package is left to
+`scripts/install_frontend`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import json
 from pathlib import Path
 import re
 import sys
+
+from homeassistant import bootstrap
 
 # What Home Assistant's bootstrap sets up whatever the configuration says.
 ALWAYS = ("CORE_INTEGRATIONS", "DEFAULT_INTEGRATIONS")
@@ -36,8 +39,6 @@ def _manifest(components: Path, domain: str) -> dict[str, list[str]] | None:
 
 def requirements(configuration: Path) -> list[str]:
     """The requirements of every integration `configuration` makes Home Assistant load."""
-    import homeassistant.bootstrap as bootstrap  # noqa: PLC0415 (only in the venv)
-
     spec = importlib.util.find_spec("homeassistant.components")
     assert spec is not None
     assert spec.submodule_search_locations is not None
@@ -58,6 +59,11 @@ def requirements(configuration: Path) -> list[str]:
             continue
         found.update(r for r in manifest.get("requirements", []) if not r.startswith(SKIP))
         todo.update(manifest.get("dependencies", []))
+        # An integration may import its after-dependencies' modules (analytics imports
+        # hassio's): their own requirements, not what they would load themselves.
+        for after in manifest.get("after_dependencies", []):
+            if (other := _manifest(components, after)) is not None:
+                found.update(r for r in other.get("requirements", []) if not r.startswith(SKIP))
     return sorted(found)
 
 
