@@ -80,10 +80,6 @@ async def _run_demo(args: argparse.Namespace) -> int:
             api = HomeAssistantApi(session, url)
             await api.wait_until_up(120)
             demo = await set_up_demo(api, read_journeys(journeys_dir))
-            _say(
-                "Errors above about radio_browser, met, google_translate or libturbojpeg are "
-                "Home Assistant's onboarding and optional extras, not installed offline: harmless."
-            )
             _say(f"Home Assistant: {url}  (login: {DEMO_USERNAME} / {DEMO_PASSWORD})")
             _say(f"Parcels dashboard: {url}/dashboard-parcels/parcels")
             _say(f"Carrier server: {carrier_url} (log: {carrier.log_path})")
