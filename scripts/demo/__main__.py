@@ -107,12 +107,6 @@ async def _run_demo(args: argparse.Namespace) -> int:
             api = HomeAssistantApi(session, url)
             await api.wait_until_up(120)
             demo = await set_up_demo(api, journeys)
-            if args.verbose:
-                _say(
-                    "Errors above about radio_browser, met, google_translate or libturbojpeg are "
-                    "Home Assistant's onboarding and optional extras, not installed offline: "
-                    "harmless."
-                )
             if resumed:
                 steps = await catch_up(api, demo, journeys)
                 _say(f"carried on where the last run stopped ({steps} catch-up checks)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+import json
 import os
 from pathlib import Path
 import shutil
@@ -73,12 +74,31 @@ def _link(link: Path, target: Path) -> None:
     link.symlink_to(relative)
 
 
+def seed_onboarding(config_dir: Path) -> None:
+    """On a fresh `config_dir`, mark onboarding's core-configuration step done.
+
+    configuration.yaml already sets the location, units and time zone that step asks for,
+    and finishing it would make Home Assistant add its onboarding integrations (met,
+    radio_browser, google_translate, shopping_list): weather, radio and speech services
+    that need packages and internet the demo has not, and fill the log with errors. The
+    user, analytics and integration steps stay for the demo to do as the frontend does.
+    """
+    storage = config_dir / ".storage"
+    if (storage / "onboarding").exists() or (storage / "auth").exists():
+        return
+    storage.mkdir(parents=True, exist_ok=True)
+    onboarding = {"version": 4, "minor_version": 1, "key": "onboarding"}
+    onboarding["data"] = {"done": ["core_config"]}
+    (storage / "onboarding").write_text(json.dumps(onboarding, indent=2), encoding="utf-8")
+
+
 def prepare_config(config_dir: Path) -> None:
     """Make `config_dir` ready for Home Assistant with this checkout's integration.
 
     Copies configuration.yaml when `config_dir` is not the repo's own `config/`, links
-    the integration, copies the blueprints, and creates the files configuration.yaml
-    includes. Never touches Home Assistant's own state.
+    the integration, copies the blueprints, creates the files configuration.yaml
+    includes and, on a fresh folder, seeds onboarding (`seed_onboarding`). Never touches
+    Home Assistant's own state otherwise.
     """
     config_dir.mkdir(parents=True, exist_ok=True)
     configuration = config_dir / "configuration.yaml"
@@ -90,6 +110,7 @@ def prepare_config(config_dir: Path) -> None:
         path = config_dir / name
         if not path.exists():
             path.write_text(empty, encoding="utf-8")
+    seed_onboarding(config_dir)
 
 
 def copy_blueprints(config_dir: Path) -> list[Path]:

@@ -128,7 +128,7 @@ def test_config_folder_links_the_checkout_and_resets_to_configuration_yaml(tmp_p
     blueprint = config / "blueprints/automation/parcel_handoff/notify_out_for_delivery.yaml"
     assert blueprint.is_file()
     assert (config / "automations.yaml").read_text() == "[]\n"
-    (config / ".storage").mkdir()
+    (config / ".storage").mkdir(exist_ok=True)  # prepare_config seeds onboarding there
     reset_config(config)
     assert [path.name for path in config.iterdir()] == ["configuration.yaml"]
     assert endpoints_value("http://127.0.0.1:1") == (
