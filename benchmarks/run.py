@@ -21,10 +21,11 @@ from typing import Any, Final
 
 from custom_components.parcel_handoff.tracking import policy
 from custom_components.parcel_handoff.tracking.model import Source, Stage
+from custom_components.parcel_handoff.tracking.tracker import BATCH_WINDOW, TrackerSettings
 
 from . import simulator
 from .corpus import CORPUS_DIR, Journey, load_corpus, phase_days
-from .refresh import DUE, memory_per_shipment, prepare, refresh_cpu_ms
+from .refresh import DUE, SIZES, memory_per_shipment, prepare, refresh_cpu_ms
 from .simulator import WATCHED_STAGES, Figures, percentile, run_all, run_solo
 
 RESULTS: Final = Path(__file__).parent / "results.json"
@@ -135,7 +136,7 @@ def results_json(
     results: Mapping[str, Figures],
     alone: Mapping[str, float],
     *,
-    cpu_ms: float,
+    cpu_ms: Mapping[int, float],
     memory: float,
 ) -> dict[str, Any]:
     """Everything measured, in the documented shape."""
@@ -161,11 +162,12 @@ def results_json(
             ),
             "adaptive_over_oracle_requests_alone": round(alone["adaptive"] / alone["oracle"], 2),
         },
-        "refresh_cpu_ms_200_due": round(cpu_ms, 1),
+        "refresh_cpu_ms_200_due": round(cpu_ms[DUE], 1),
+        "refresh_cpu_ms_by_due": {str(size): round(ms, 1) for size, ms in cpu_ms.items()},
         "memory_bytes_per_shipment": round(memory),
         "settings": {
             "batch_sizes": {source.value: size for source, size in simulator.BATCH_SIZES.items()},
-            "early_window_s": simulator.EARLY_WINDOW.total_seconds(),
+            "batch_window_s": BATCH_WINDOW.total_seconds(),
             "due_in_refresh": DUE,
         },
         "corpus": corpus_stats(journeys),
@@ -204,18 +206,18 @@ def _patched(changes: Mapping[str, Any]) -> Iterator[None]:
 
 # Variants of the adaptive poller: policy constants to change, and its early window.
 WHAT_IF: Final[Mapping[str, tuple[Mapping[str, Any], timedelta]]] = {
-    "as configured": ({}, simulator.EARLY_WINDOW),
+    "as configured": ({}, BATCH_WINDOW),
     "round window 06:00-12:00 every 12 min (before tuning)": (
         {"ROUND_END": time(12, 0), "ROUND_INTERVAL": timedelta(minutes=12)},
-        simulator.EARLY_WINDOW,
+        BATCH_WINDOW,
     ),
     "Cainiao floor 15 min": (
         {"SOURCE_FLOORS.cainiao": timedelta(minutes=15)},
-        simulator.EARLY_WINDOW,
+        BATCH_WINDOW,
     ),
     "in_transit every 24 h": (
         {"STAGE_INTERVALS.in_transit": timedelta(hours=24)},
-        simulator.EARLY_WINDOW,
+        BATCH_WINDOW,
     ),
     "batch window 30 min (the coordinator's is 2 min)": ({}, timedelta(minutes=30)),
 }
@@ -230,7 +232,9 @@ def what_if(journeys: Sequence[Journey]) -> str:
     ]
     for label, (changes, early) in WHAT_IF.items():
         with _patched(changes):
-            tally = simulator.simulate(journeys, simulator.AdaptivePoller(early=early))
+            tally = simulator.simulate_tracker(
+                journeys, settings=TrackerSettings(batch_window=early)
+            )
         figures = simulator.figures(tally)
         ofd = figures.delay_summary(Stage.OUT_FOR_DELIVERY)
         paths = " / ".join(
@@ -254,15 +258,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON")
     parser.add_argument("--what-if", action="store_true", help="also run policy variants")
     parser.add_argument("--corpus", type=Path, default=CORPUS_DIR, help="journey files to replay")
+    parser.add_argument(
+        "--sizes",
+        type=lambda text: [int(size) for size in text.split(",")],
+        default=list(SIZES),
+        help="shipments due in the refreshes whose CPU is measured (default 10,200,2000)",
+    )
     args = parser.parse_args(argv)
 
     started = clock.monotonic()
     journeys = load_corpus(args.corpus)
     results = run_all(journeys)
     alone = run_solo(journeys)
-    case = prepare(journeys)
-    cpu_ms = refresh_cpu_ms(case)
-    memory = memory_per_shipment(case)
+    cpu_ms = {size: refresh_cpu_ms(prepare(journeys, size)) for size in sorted({*args.sizes, DUE})}
+    memory = memory_per_shipment(prepare(journeys, DUE))
     data = results_json(journeys, results, alone, cpu_ms=cpu_ms, memory=memory)
     args.output.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
@@ -295,8 +304,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         + ", ".join(f"{stage} {count / shipments:.1f}" for stage, count in stages.items())
     )
     print(
-        f"one refresh with {DUE} shipments due: {data['refresh_cpu_ms_200_due']} ms CPU;"
-        f" {data['memory_bytes_per_shipment']} bytes per shipment held"
+        "one refresh, CPU by shipments due: "
+        + ", ".join(f"{size}: {ms} ms" for size, ms in data["refresh_cpu_ms_by_due"].items())
+        + f"; {data['memory_bytes_per_shipment']} bytes per shipment held"
     )
     if args.what_if:
         print("\nwhat if (adaptive only):\n")

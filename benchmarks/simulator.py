@@ -1,31 +1,31 @@
 """A virtual-clock simulator: pollers against portals that answer from the journey corpus.
 
 The carrier side (`Portal`) answers a poll of one (source, number) with the events that
-portal shows at that instant (`visible_at <= now`). Pollers decide when to ask what:
+portal shows at that instant (`visible_at <= now`). Who decides when to ask what:
 
-- `AdaptivePoller` uses only the real engine: the snapshots of every source it follows
-  go through `build_shipment` (with the history it kept), and `next_check` decides per
-  (source, number) when to look again, with the destination zone as `local_tz` and the
-  Cainiao leg marked superseded once the local carrier's own source follows the number.
+- `simulate_tracker` runs the integration's own `Tracker` (tracking/tracker.py), the
+  object the Home Assistant coordinator and the `track` command run, for the whole
+  household on a virtual clock. Its clients are in-process fakes (`CorpusClient`) that
+  answer from the portals at that clock and batch as the real clients do; shipments are
+  added when their owner added them and removed at the end of observation, and the next
+  refresh comes when the tracker says (within its refresh bounds), as the coordinator
+  schedules it.
 - `FixedPoller` asks about every number of every parcel it follows at a fixed interval on
   one household clock (one coordinator refresh), follows the local number once Cainiao
   names it, and stops once it has seen the parcel delivered (or returned).
 - `oracle` asks once, right when each event first becomes visible: the limit.
 
-All parcels live in one simulated Home Assistant: the numbers due at one instant are
-batched per source (`BATCH_SIZES`), and a batched request counts once. Like the
-coordinator, the adaptive poller also asks, at that instant, about the numbers due within
-`EARLY_WINDOW` (never before a source's floor), and about a local number the moment the
-handoff names it. The loop is event-driven (a heap of the next poll instants), so five
+The fixed pollers' loop is event-driven (a heap of the next poll instants), so five
 months of a household run in seconds.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+import asyncio
 from bisect import bisect_right
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 import heapq
@@ -33,36 +33,42 @@ import math
 from typing import Final
 
 from custom_components.parcel_handoff.tracking.carriers import source_for_carrier
+from custom_components.parcel_handoff.tracking.clients import (
+    AfterShipClient,
+    CainiaoClient,
+    SeventeenTrackClient,
+    UspsClient,
+)
+from custom_components.parcel_handoff.tracking.clients.base import unique_numbers
+from custom_components.parcel_handoff.tracking.errors import TrackingNotFoundError
 from custom_components.parcel_handoff.tracking.model import (
     FINAL_STAGES,
     EtaWindow,
     Shipment,
     Source,
+    SourceResult,
     SourceSnapshot,
     Stage,
     TrackingEvent,
 )
-from custom_components.parcel_handoff.tracking.policy import (
-    SOURCE_FLOORS,
-    CheckContext,
-    is_due,
-    next_check,
+from custom_components.parcel_handoff.tracking.tracker import (
+    ShipmentConfig,
+    Tracker,
+    TrackerSettings,
 )
-from custom_components.parcel_handoff.tracking.timeline import build_shipment
 
 from .corpus import HOUSEHOLD_START, CorpusEvent, Journey, delivery_rounds
 
-# Numbers per request, as the clients send them (tracking/clients/*.py `max_batch`).
+# Numbers per request: the real clients' `max_batch`.
 BATCH_SIZES: Final[Mapping[Source, int]] = {
-    Source.CAINIAO: 10,
-    Source.USPS: 35,
-    Source.SEVENTEEN_TRACK: 40,
-    Source.AFTERSHIP: 50,
+    Source.CAINIAO: CainiaoClient.max_batch,
+    Source.USPS: UspsClient.max_batch,
+    Source.SEVENTEEN_TRACK: SeventeenTrackClient.max_batch,
+    Source.AFTERSHIP: AfterShipClient.max_batch,
 }
-# A number due this soon is asked now, with the numbers already due (the coordinator's
-# BATCH_WINDOW in const.py).
-EARLY_WINDOW: Final = timedelta(minutes=2)
-# A leg the policy finds overdue is asked at the next wake-up, this much later.
+# The sources a household with a USPS key has (the corpus's default).
+HOUSEHOLD_SOURCES: Final = (Source.CAINIAO, Source.USPS)
+# A fixed poller's leg found overdue is asked at the next wake-up, this much later.
 OVERDUE_DELAY: Final = timedelta(seconds=1)
 # The stages whose detection delay is measured.
 WATCHED_STAGES: Final = (Stage.OUT_FOR_DELIVERY, Stage.AVAILABLE_FOR_PICKUP, Stage.DELIVERED)
@@ -133,6 +139,13 @@ class Portal:
             self._eta = None
 
     @property
+    def numbers(self) -> tuple[str, ...]:
+        """Every number of the journey: the one the owner added, then the local one."""
+        journey = self.journey
+        local = (journey.local_number,) if journey.local_number else ()
+        return (journey.origin_number, *local)
+
+    @property
     def origin(self) -> Leg:
         """The number the owner added, on its own source."""
         return Leg(self.journey.origin_source, self.journey.origin_number)
@@ -194,7 +207,6 @@ class Poller(ABC):
     """Decides when to ask about which number of each parcel."""
 
     name: str
-    early: timedelta = timedelta()
 
     @abstractmethod
     def start(self, index: int, portal: Portal) -> dict[Leg, datetime]:
@@ -210,92 +222,6 @@ class Poller(ABC):
         """The stage the poller believes parcel `index` is in, if it keeps one."""
         del index
         return None
-
-    def may_ride(self, index: int, leg: Leg, now: datetime) -> bool:
-        """Whether `leg` of parcel `index` may be asked early, at `now`, in a shared request."""
-        del index, leg, now
-        return True
-
-
-@dataclass(slots=True)
-class _Followed:
-    """What the adaptive poller keeps about one parcel between polls."""
-
-    portal: Portal
-    legs: set[Leg]
-    snapshots: dict[Leg, SourceSnapshot] = field(default_factory=dict)
-    last: dict[Leg, datetime] = field(default_factory=dict)
-    history: tuple[TrackingEvent, ...] = ()
-    shipment: Shipment | None = None
-
-
-class AdaptivePoller(Poller):
-    """The integration's poller: the real timeline merge and the real polling policy."""
-
-    name = "adaptive"
-
-    def __init__(self, *, early: timedelta = EARLY_WINDOW) -> None:
-        """No parcel followed yet; numbers due within `early` are asked with those due."""
-        self.early = early
-        self.parcels: dict[int, _Followed] = {}
-
-    def stage_of(self, index: int) -> str | None:
-        """The stage of the shipment the engine built at the last poll."""
-        shipment = self.parcels[index].shipment
-        return shipment.stage.value if shipment is not None else "added"
-
-    def may_ride(self, index: int, leg: Leg, now: datetime) -> bool:
-        """Early, but never before the source's floor since the last look."""
-        last = self.parcels[index].last.get(leg)
-        return last is None or now - last >= SOURCE_FLOORS[leg.source]
-
-    def start(self, index: int, portal: Portal) -> dict[Leg, datetime]:
-        """Poll the added number at once."""
-        self.parcels[index] = _Followed(portal=portal, legs={portal.origin})
-        return {portal.origin: portal.journey.added_at}
-
-    def after_poll(
-        self, index: int, now: datetime, replies: Mapping[Leg, Reply]
-    ) -> dict[Leg, datetime | None]:
-        """Rebuild the shipment with the engine and ask the policy about every leg."""
-        parcel = self.parcels[index]
-        journey = parcel.portal.journey
-        origin = parcel.portal.origin
-        for leg, reply in replies.items():
-            parcel.snapshots[leg] = reply.snapshot
-            parcel.last[leg] = now
-        shipment = build_shipment(
-            journey.origin_number,
-            parcel.snapshots.values(),
-            now=now,
-            history=parcel.history,
-            added_at=journey.added_at,
-        )
-        parcel.history = shipment.events
-        parcel.shipment = shipment
-        local_number = shipment.local_tracking_number
-        local_source = source_for_carrier(shipment.local_carrier)
-        if local_number is not None and local_source is not None:
-            local = Leg(local_source, local_number)
-            if local != origin:
-                parcel.legs.add(local)
-        # As the coordinator: superseded once another source follows the local number.
-        superseded = any(leg.source is not origin.source for leg in parcel.legs)
-        updates: dict[Leg, datetime | None] = {}
-        for leg in sorted(parcel.legs):
-            if leg not in parcel.last:
-                updates[leg] = now  # a number never asked is asked at once
-                continue
-            context = CheckContext(
-                source=leg.source,
-                last_check=parcel.last.get(leg),
-                local_tz=journey.zone,
-                superseded=superseded and leg == origin,
-            )
-            updates[leg] = next_check(shipment, now, context)
-            if updates[leg] is None:
-                parcel.legs.discard(leg)
-        return updates
 
 
 class FixedPoller(Poller):
@@ -355,6 +281,7 @@ class Tally:
     first_seen: dict[tuple[int, str], datetime] = field(default_factory=dict)
     stage_lookups: Counter[str] = field(default_factory=Counter)
     polls: list[tuple[datetime, int, Leg]] | None = None
+    views: dict[int, Shipment] = field(default_factory=dict)
 
     def request(self, source: Source, count: int = 1) -> None:
         """Count requests sent to `source`."""
@@ -410,7 +337,7 @@ def simulate(journeys: Sequence[Journey], poller: Poller, *, record: bool = Fals
                 due[(index, leg)] = None
         if not due:
             continue
-        polled = _batch(due, next_at, now, poller, tally)
+        polled = _batch(due, tally)
         replies: dict[int, dict[Leg, Reply]] = defaultdict(dict)
         for index, leg in polled:
             del next_at[(index, leg)]
@@ -425,26 +352,151 @@ def simulate(journeys: Sequence[Journey], poller: Poller, *, record: bool = Fals
     return tally
 
 
-def _batch(
-    due: Mapping[tuple[int, Leg], None],
-    next_at: Mapping[tuple[int, Leg], datetime],
-    now: datetime,
-    poller: Poller,
-    tally: Tally,
-) -> list[tuple[int, Leg]]:
-    """What is due, plus what falls due within the poller's early window; requests per source."""
+def _batch(due: Mapping[tuple[int, Leg], None], tally: Tally) -> list[tuple[int, Leg]]:
+    """What is due, and the requests it takes per source (batched as the clients do)."""
     polled = list(due)
-    if poller.early:
-        polled.extend(
-            key
-            for key, when in next_at.items()
-            if key not in due
-            and is_due(when, now, early=poller.early)
-            and poller.may_ride(key[0], key[1], now)
-        )
     for source, count in sorted(Counter(leg.source for _, leg in polled).items()):
         tally.request(source, math.ceil(count / BATCH_SIZES[source]))
     return polled
+
+
+# --- the tracker -----------------------------------------------------------------------
+
+
+class VirtualClock:
+    """The simulated instant, moved by the simulation loop."""
+
+    def __init__(self, now: datetime) -> None:
+        """Start at `now`."""
+        self.now = now
+
+    def __call__(self) -> datetime:
+        """The current simulated instant."""
+        return self.now
+
+
+class CorpusClient:
+    """One source's client, in process: answers from the portals at the virtual clock.
+
+    It batches as the real client does (`BATCH_SIZES`) and counts each batch as one
+    request; every number it answers for is noted in the tally as a poll of that leg.
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        portals: Sequence[Portal],
+        clock: VirtualClock,
+        tally: Tally,
+        stage_of: Callable[[int], str | None],
+    ) -> None:
+        """Answer for the numbers of `portals` on `source`."""
+        self.source = source
+        self.requests_made = 0
+        self._portals = portals
+        self._owner: dict[str, int] = {}
+        for index, portal in enumerate(portals):
+            for number in portal.numbers:
+                self._owner.setdefault(number, index)
+        self._clock = clock
+        self._tally = tally
+        self._stage_of = stage_of
+
+    async def async_track(self, numbers: Sequence[str]) -> dict[str, SourceResult]:
+        """Every number's snapshot as its portal shows it now (not found: unknown)."""
+        now = self._clock()
+        wanted = unique_numbers(numbers)
+        requests = math.ceil(len(wanted) / BATCH_SIZES[self.source])
+        self.requests_made += requests
+        self._tally.request(self.source, requests)
+        results: dict[str, SourceResult] = {}
+        for number in wanted:
+            index = self._owner.get(number)
+            if index is None:
+                results[number] = TrackingNotFoundError(f"{self.source} does not know it")
+                continue
+            leg = Leg(self.source, number)
+            reply = self._portals[index].answer(leg, now)
+            self._tally.seen(index, leg, now, reply.keys)
+            if (stage := self._stage_of(index)) is not None:
+                self._tally.stage_lookups[stage] += 1
+            results[number] = reply.snapshot
+        return results
+
+
+def simulate_tracker(
+    journeys: Sequence[Journey],
+    *,
+    sources: Sequence[Source] = HOUSEHOLD_SOURCES,
+    settings: TrackerSettings | None = None,
+    record: bool = False,
+) -> Tally:
+    """Replay every journey through the integration's Tracker, all in one household.
+
+    A shipment is added at its `added_at` (and refreshed at once, as the integration
+    does for a new subentry) and removed at its `end_at`; in between the tracker is
+    refreshed when it asks to be. With `record`, the tally keeps every poll.
+    """
+    return asyncio.run(_simulate_tracker(journeys, sources, settings, record=record))
+
+
+async def _simulate_tracker(
+    journeys: Sequence[Journey],
+    sources: Sequence[Source],
+    settings: TrackerSettings | None,
+    *,
+    record: bool,
+) -> Tally:
+    tally = Tally(poller="adaptive", journeys=journeys, polls=[] if record else None)
+    portals = [Portal(journey) for journey in journeys]
+    if not journeys:
+        return tally
+    clock = VirtualClock(min(journey.added_at for journey in journeys))
+    ids = [f"{index:04d}" for index in range(len(journeys))]
+    tracker: Tracker
+
+    def stage_of(index: int) -> str | None:
+        state = tracker.shipments.get(ids[index])
+        if state is None or state.shipment is None:
+            return "added"
+        return state.shipment.stage.value
+
+    tracker = Tracker(
+        {source: CorpusClient(source, portals, clock, tally, stage_of) for source in sources},
+        settings=settings,
+        clock=clock,
+    )
+    configs = [
+        ShipmentConfig(
+            shipment_id=ids[index],
+            title=journey.id,
+            tracking_number=journey.origin_number,
+            time_zone=journey.zone,
+        )
+        for index, journey in enumerate(journeys)
+    ]
+    # The instants the household changes: parcels added, parcels given up.
+    changes = sorted({j.added_at for j in journeys} | {j.end_at for j in journeys})
+    following: list[ShipmentConfig] = []
+    next_refresh: datetime | None = None
+    while changes or (next_refresh is not None and following):
+        if changes and (next_refresh is None or changes[0] <= next_refresh):
+            clock.now = changes.pop(0)
+            following = [
+                config
+                for config, journey in zip(configs, journeys, strict=True)
+                if journey.added_at <= clock.now < journey.end_at
+            ]
+            tracker.sync(following)
+        else:
+            assert next_refresh is not None
+            clock.now = next_refresh
+        result = await tracker.async_refresh()
+        next_refresh = clock.now + tracker.refresh_interval(clock.now, result.next_due)
+        for sid, state in result.shipments.items():
+            if state.shipment is not None:
+                tally.views[int(sid)] = state.shipment
+    return tally
 
 
 def simulate_oracle(journeys: Sequence[Journey]) -> Tally:
@@ -587,14 +639,14 @@ FIXED_INTERVALS: Final[Mapping[str, timedelta]] = {
 
 
 def pollers() -> list[Poller]:
-    """Ours and the fixed-interval pollers it is compared with, fresh."""
-    fixed: list[Poller] = [FixedPoller(name, every) for name, every in FIXED_INTERVALS.items()]
-    return [AdaptivePoller(), *fixed]
+    """The fixed-interval pollers the tracker is compared with, fresh."""
+    return [FixedPoller(name, every) for name, every in FIXED_INTERVALS.items()]
 
 
 def run_all(journeys: Sequence[Journey]) -> dict[str, Figures]:
-    """Every poller over the corpus as one household, then the oracle."""
-    results = {poller.name: figures(simulate(journeys, poller)) for poller in pollers()}
+    """The tracker and every fixed poller over the corpus as one household, then the oracle."""
+    results = {"adaptive": figures(simulate_tracker(journeys))}
+    results.update({poller.name: figures(simulate(journeys, poller)) for poller in pollers()})
     results["oracle"] = figures(simulate_oracle(journeys))
     return results
 
@@ -603,6 +655,7 @@ def run_solo(journeys: Sequence[Journey]) -> dict[str, float]:
     """Requests per parcel when each parcel is alone: no batching across parcels."""
     totals: Counter[str] = Counter()
     for journey in journeys:
+        totals["adaptive"] += sum(simulate_tracker([journey]).requests.values())
         for poller in pollers():
             totals[poller.name] += sum(simulate([journey], poller).requests.values())
         totals["oracle"] += sum(simulate_oracle([journey]).requests.values())

@@ -38,7 +38,8 @@ def test_main_writes_the_documented_shape(
     output = tmp_path / "results.json"
     floors = dict(policy.SOURCE_FLOORS)
     round_end = policy.ROUND_END
-    assert run.main(["--corpus", str(corpus_dir), "--output", str(output), "--what-if"]) == 0
+    argv = ["--corpus", str(corpus_dir), "--output", str(output), "--what-if", "--sizes", "10"]
+    assert run.main(argv) == 0
     assert floors == policy.SOURCE_FLOORS  # the what-if put everything back
     assert round_end == policy.ROUND_END
     data = json.loads(output.read_text())
@@ -61,6 +62,7 @@ def test_main_writes_the_documented_shape(
     assert ratios["fixed_10m_over_adaptive_requests"] > 1
     assert ratios["adaptive_over_oracle_requests"] > 1
     assert data["refresh_cpu_ms_200_due"] > 0
+    assert set(data["refresh_cpu_ms_by_due"]) == {"10", "200"}
     assert data["memory_bytes_per_shipment"] > 0
     assert data["corpus"]["journeys"] == 4
     printed = capsys.readouterr().out
@@ -70,18 +72,19 @@ def test_main_writes_the_documented_shape(
 
 
 def test_refresh_rebuilds_every_due_shipment(small: list[Journey]) -> None:
-    """Parsed replies from both sources, one shipment per due parcel, each under its numbers."""
+    """The real clients and the tracker: one shipment per due parcel, from a day's history."""
     case = prepare(small, count=12)
-    assert len(case.parcels) == 12
-    assert len(case.cainiao_bodies) == 1  # 9 Cainiao numbers fit one request
-    assert len(case.usps_bodies) == 1
-    shipments = refresh(case)
-    assert [s.tracking_number for s in shipments] == [p.number for p in case.parcels]
-    assert len({s.tracking_number for s in shipments}) == 12
-    stages = {s.stage for s in shipments}
+    assert len(case.configs) == 12
+    assert len({config.tracking_number for config in case.configs}) == 12
+    assert any(record.events for record in case.stored.shipments.values())
+    cainiao, usps = (case.clients[source].requests_made for source in (Source.CAINIAO, Source.USPS))
+    result = refresh(case)
+    assert set(result.shipments) == {config.shipment_id for config in case.configs}
+    # 9 Cainiao numbers fit one request; USPS is asked about its numbers in one.
+    assert case.clients[Source.CAINIAO].requests_made == cainiao + 1
+    assert case.clients[Source.USPS].requests_made == usps + 1
+    stages = {s.shipment.stage for s in result.shipments.values() if s.shipment is not None}
     assert Stage.NOT_FOUND in stages
     assert len(stages) >= 3
-    with_history = [p for p in case.parcels if p.history]
-    assert with_history
-    assert any(source is Source.USPS for p in case.parcels for source, _ in p.legs)
+    assert all(state.record.checks for state in result.shipments.values())
     assert memory_per_shipment(case) > 1000

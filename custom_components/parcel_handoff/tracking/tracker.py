@@ -35,7 +35,7 @@ from .errors import (
     TrackingTimeoutError,
 )
 from .model import Handoff, Shipment, Source, SourceResult, SourceSnapshot, Stage, TrackingEvent
-from .policy import CheckContext, backoff_delay, is_due, next_check
+from .policy import SOURCE_FLOORS, CheckContext, backoff_delay, is_due, next_check
 from .timeline import build_shipment
 
 _LOGGER = logging.getLogger(__name__)
@@ -504,11 +504,7 @@ class Tracker:
                 never = check is None or check.last_check is None
                 if only_new and not never:
                     continue
-                if (
-                    never
-                    or leg.key in self._forced
-                    or (check is not None and is_due(check.next_check, now, early=early))
-                ):
+                if never or leg.key in self._forced or _due_now(check, leg.source, now, early):
                     due.setdefault(leg.source, {}).setdefault(leg.number, []).append(sid)
         return due
 
@@ -836,6 +832,16 @@ class Tracker:
             if source in self.clients:
                 return source
         return Source.CAINIAO
+
+
+def _due_now(check: LegCheck | None, source: Source, now: datetime, early: timedelta) -> bool:
+    """Due now, or due within `early` (to share a request) once the source's floor passed."""
+    if check is None or check.next_check is None:
+        return False
+    if check.next_check <= now:
+        return True
+    floor_passed = check.last_check is None or now - check.last_check >= SOURCE_FLOORS[source]
+    return floor_passed and is_due(check.next_check, now, early=early)
 
 
 def tracking_stopped(snapshot: SourceSnapshot) -> bool:
