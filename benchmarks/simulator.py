@@ -26,10 +26,11 @@ import asyncio
 from bisect import bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, timezone
 import heapq
 import math
+import random
 from typing import Final
 
 from custom_components.parcel_handoff.tracking.carriers import source_for_carrier
@@ -52,6 +53,7 @@ from custom_components.parcel_handoff.tracking.model import (
     TrackingEvent,
 )
 from custom_components.parcel_handoff.tracking.tracker import (
+    AGGREGATORS,
     ShipmentConfig,
     Tracker,
     TrackerSettings,
@@ -68,6 +70,11 @@ BATCH_SIZES: Final[Mapping[Source, int]] = {
 }
 # The sources a household with a USPS key has (the corpus's default).
 HOUSEHOLD_SOURCES: Final = (Source.CAINIAO, Source.USPS)
+# A household with a 17TRACK key instead: 17TRACK follows every local carrier.
+AGGREGATOR_SOURCES: Final = (Source.CAINIAO, Source.SEVENTEEN_TRACK)
+# How late an aggregator shows a local carrier's scan (one lag per journey, in this range):
+# it reads the carrier's own portal on its own schedule. An assumption, not a measurement.
+AGGREGATOR_LAG: Final = (timedelta(minutes=30), timedelta(hours=2))
 # A fixed poller's leg found overdue is asked at the next wake-up, this much later.
 OVERDUE_DELAY: Final = timedelta(seconds=1)
 # The stages whose detection delay is measured.
@@ -113,6 +120,32 @@ def tracking_event(event: CorpusEvent) -> TrackingEvent:
         code=event.code,
         tracking_number=event.number,
     )
+
+
+def with_aggregator(journey: Journey, source: Source = Source.SEVENTEEN_TRACK) -> Journey:
+    """The journey with an aggregator's copies of every scan of the local carrier.
+
+    The aggregator shows a scan `lag` after it happened (one lag per journey, drawn from
+    AGGREGATOR_LAG by the journey's id), never before the carrier's own portal does; a
+    copy is a relay of the scan (same key).
+    """
+    low, high = AGGREGATOR_LAG
+    lag = low + (high - low) * random.Random(journey.id).random()
+    copies = []
+    for event in journey.originals:
+        if event.carrier == "Cainiao":
+            continue
+        own = event.visible_at if event.source is not Source.CAINIAO else event.time
+        copies.append(
+            replace(
+                event,
+                id=f"{event.id}-{source.value}",
+                source=source,
+                visible_at=max(own, event.time + lag),
+                relay_of=event.id,
+            )
+        )
+    return replace(journey, events=(*journey.events, *copies))
 
 
 class Portal:
@@ -172,7 +205,10 @@ class Portal:
         self, leg: Leg, events: tuple[TrackingEvent, ...], *, knows_local: bool
     ) -> SourceSnapshot:
         journey = self.journey
-        is_origin = leg == self.origin
+        # The carrier's own estimate; an aggregator relays it for the same number.
+        is_origin = leg == self.origin or (
+            leg.source in AGGREGATORS and leg.number == journey.origin_number
+        )
         if leg.source is Source.CAINIAO:
             # Cainiao knows a real order's number before its first scan ("seller preparing").
             found = bool(events) or journey.events != ()
@@ -190,11 +226,15 @@ class Portal:
                 ),
                 eta=self._eta if is_origin else None,
             )
+        if leg.source is Source.USPS:
+            carrier: str | None = "USPS"
+        else:  # an aggregator names the carrier it follows
+            carrier = events[0].carrier if events else journey.local_carrier
         return SourceSnapshot(
             source=leg.source,
             tracking_number=leg.number,
             found=bool(events),
-            carrier="USPS" if leg.source is Source.USPS else None,
+            carrier=carrier,
             events=events,
             eta=self._eta if is_origin else None,
         )
@@ -282,10 +322,14 @@ class Tally:
     stage_lookups: Counter[str] = field(default_factory=Counter)
     polls: list[tuple[datetime, int, Leg]] | None = None
     views: dict[int, Shipment] = field(default_factory=dict)
+    sources: tuple[Source, ...] = HOUSEHOLD_SOURCES
+    sent: list[tuple[datetime, Source, int]] = field(default_factory=list)
 
-    def request(self, source: Source, count: int = 1) -> None:
-        """Count requests sent to `source`."""
+    def request(self, source: Source, count: int = 1, *, at: datetime | None = None) -> None:
+        """Count requests sent to `source` (at the instant `at`, when known)."""
         self.requests[source] += count
+        if at is not None and count:
+            self.sent.append((at, source, count))
 
     def seen(self, index: int, leg: Leg, now: datetime, keys: Iterable[str]) -> None:
         """Record a poll of `leg` of parcel `index` that showed `keys` at `now`."""
@@ -337,7 +381,7 @@ def simulate(journeys: Sequence[Journey], poller: Poller, *, record: bool = Fals
                 due[(index, leg)] = None
         if not due:
             continue
-        polled = _batch(due, tally)
+        polled = _batch(due, tally, now)
         replies: dict[int, dict[Leg, Reply]] = defaultdict(dict)
         for index, leg in polled:
             del next_at[(index, leg)]
@@ -352,11 +396,13 @@ def simulate(journeys: Sequence[Journey], poller: Poller, *, record: bool = Fals
     return tally
 
 
-def _batch(due: Mapping[tuple[int, Leg], None], tally: Tally) -> list[tuple[int, Leg]]:
+def _batch(
+    due: Mapping[tuple[int, Leg], None], tally: Tally, now: datetime | None = None
+) -> list[tuple[int, Leg]]:
     """What is due, and the requests it takes per source (batched as the clients do)."""
     polled = list(due)
     for source, count in sorted(Counter(leg.source for _, leg in polled).items()):
-        tally.request(source, math.ceil(count / BATCH_SIZES[source]))
+        tally.request(source, math.ceil(count / BATCH_SIZES[source]), at=now)
     return polled
 
 
@@ -392,6 +438,7 @@ class CorpusClient:
     ) -> None:
         """Answer for the numbers of `portals` on `source`."""
         self.source = source
+        self.max_batch = BATCH_SIZES[source]
         self.requests_made = 0
         self._portals = portals
         self._owner: dict[str, int] = {}
@@ -408,7 +455,7 @@ class CorpusClient:
         wanted = unique_numbers(numbers)
         requests = math.ceil(len(wanted) / BATCH_SIZES[self.source])
         self.requests_made += requests
-        self._tally.request(self.source, requests)
+        self._tally.request(self.source, requests, at=now)
         results: dict[str, SourceResult] = {}
         for number in wanted:
             index = self._owner.get(number)
@@ -447,7 +494,9 @@ async def _simulate_tracker(
     *,
     record: bool,
 ) -> Tally:
-    tally = Tally(poller="adaptive", journeys=journeys, polls=[] if record else None)
+    tally = Tally(
+        poller="adaptive", journeys=journeys, polls=[] if record else None, sources=tuple(sources)
+    )
     portals = [Portal(journey) for journey in journeys]
     if not journeys:
         return tally
@@ -499,13 +548,17 @@ async def _simulate_tracker(
     return tally
 
 
-def simulate_oracle(journeys: Sequence[Journey]) -> Tally:
+def simulate_oracle(
+    journeys: Sequence[Journey], sources: Sequence[Source] = HOUSEHOLD_SOURCES
+) -> Tally:
     """One request right when each event first becomes visible, batched per instant."""
-    tally = Tally(poller="oracle", journeys=journeys)
+    tally = Tally(poller="oracle", journeys=journeys, sources=tuple(sources))
     polls: dict[tuple[datetime, Source], set[tuple[int, Leg]]] = defaultdict(set)
     for index, journey in enumerate(journeys):
         first: dict[str, CorpusEvent] = {}
         for event in journey.events:
+            if event.source not in sources:
+                continue
             kept = first.get(event.key)
             if kept is None or event.visible_at < kept.visible_at:
                 first[event.key] = event
@@ -513,7 +566,7 @@ def simulate_oracle(journeys: Sequence[Journey]) -> Tally:
             polls[(event.visible_at, event.source)].add((index, Leg(event.source, event.number)))
     portals = [Portal(journey) for journey in journeys]
     for (when, source), legs in sorted(polls.items()):
-        tally.request(source, math.ceil(len(legs) / BATCH_SIZES[source]))
+        tally.request(source, math.ceil(len(legs) / BATCH_SIZES[source]), at=when)
         for index, leg in sorted(legs):
             tally.seen(index, leg, when, portals[index].answer(leg, when).keys)
     return tally
@@ -549,6 +602,9 @@ class Figures:
     missed_rounds: int
     missed_long_rounds: int
     lookups_by_stage: dict[str, int] = field(default_factory=dict)
+    delays_by_mode: dict[str, dict[Stage, list[float]]] = field(default_factory=dict)
+    missed_by_mode: dict[str, int] = field(default_factory=dict)
+    peak_per_hour: dict[str, int] = field(default_factory=dict)
 
     @property
     def requests(self) -> int:
@@ -576,8 +632,10 @@ def _summary(values: Sequence[float]) -> dict[str, float | int | None]:
     }
 
 
-def journey_path(journey: Journey) -> str:
-    """How the integration follows the parcel's last mile."""
+def journey_path(journey: Journey, sources: Sequence[Source] = HOUSEHOLD_SOURCES) -> str:
+    """How the integration follows the parcel's last mile with the household's sources."""
+    if Source.USPS not in sources and any(s in sources for s in AGGREGATORS):
+        return "aggregator"
     if journey.origin_source is Source.USPS:
         return "usps_domestic"
     if journey.local_source is Source.USPS:
@@ -585,16 +643,29 @@ def journey_path(journey: Journey) -> str:
     return "cainiao_only"
 
 
+# The stages whose delay is reported per way of following the last mile.
+MODE_STAGES: Final = (Stage.OUT_FOR_DELIVERY, Stage.AVAILABLE_FOR_PICKUP)
+
+
 def figures(tally: Tally) -> Figures:
-    """Detection delays and missed rounds from what a poller saw."""
+    """Detection delays and missed rounds from what a poller saw.
+
+    A delay runs from the instant the event first shows at a source the household
+    follows the parcel with (a relay's lag is the portal's, not the poller's).
+    """
     delays: dict[Stage, list[float]] = {stage: [] for stage in WATCHED_STAGES}
     by_path: dict[str, list[float]] = defaultdict(list)
+    by_mode: dict[str, dict[Stage, list[float]]] = defaultdict(
+        lambda: {stage: [] for stage in MODE_STAGES}
+    )
+    missed_by_mode: Counter[str] = Counter()
     undetected: Counter[Stage] = Counter()
     rounds = long_rounds = missed = missed_long = 0
     for index, journey in enumerate(tally.journeys):
-        first_visible = journey.first_visible()
+        first_visible = journey.first_visible(tally.sources)
+        mode = journey_path(journey, tally.sources)
         for event in journey.originals:
-            if event.stage not in WATCHED_STAGES:
+            if event.stage not in WATCHED_STAGES or event.key not in first_visible:
                 continue
             seen = tally.first_seen.get((index, event.key))
             if seen is None:
@@ -603,16 +674,19 @@ def figures(tally: Tally) -> Figures:
             delay = (seen - first_visible[event.key]).total_seconds()
             delays[event.stage].append(delay)
             if event.stage is Stage.OUT_FOR_DELIVERY:
-                by_path[journey_path(journey)].append(delay)
+                by_path[mode].append(delay)
+            if event.stage in MODE_STAGES:
+                by_mode[mode][event.stage].append(delay)
         for start, end in delivery_rounds(journey):
             long_round = end is None or end.time - start.time >= LONG_ROUND
             rounds += 1
             long_rounds += long_round
             seen = tally.first_seen.get((index, start.key))
-            ended = first_visible[end.key] if end is not None else None
+            ended = first_visible.get(end.key) if end is not None else None
             if seen is None or (ended is not None and seen >= ended):
                 missed += 1
                 missed_long += long_round
+                missed_by_mode[mode] += 1
     return Figures(
         poller=tally.poller,
         shipments=len(tally.journeys),
@@ -628,7 +702,28 @@ def figures(tally: Tally) -> Figures:
         missed_rounds=missed,
         missed_long_rounds=missed_long,
         lookups_by_stage=dict(tally.stage_lookups.most_common()),
+        delays_by_mode={mode: dict(values) for mode, values in sorted(by_mode.items())},
+        missed_by_mode=dict(missed_by_mode),
+        peak_per_hour={source.value: peak for source, peak in peak_per_hour(tally).items()},
     )
+
+
+def peak_per_hour(tally: Tally) -> dict[Source, int]:
+    """The most requests each source got within any one hour (a sliding window)."""
+    peaks: dict[Source, int] = {}
+    for source in {source for _, source, _ in tally.sent}:
+        sent = sorted((at, count) for at, s, count in tally.sent if s is source)
+        window = 0
+        start = 0
+        peak = 0
+        for at, count in sent:
+            window += count
+            while sent[start][0] <= at - timedelta(hours=1):
+                window -= sent[start][1]
+                start += 1
+            peak = max(peak, window)
+        peaks[source] = peak
+    return dict(sorted(peaks.items()))
 
 
 FIXED_INTERVALS: Final[Mapping[str, timedelta]] = {
@@ -644,10 +739,19 @@ def pollers() -> list[Poller]:
 
 
 def run_all(journeys: Sequence[Journey]) -> dict[str, Figures]:
-    """The tracker and every fixed poller over the corpus as one household, then the oracle."""
+    """The tracker and every fixed poller over the corpus as one household, then the oracle.
+
+    `adaptive_aggregator` and `oracle_aggregator` are the same corpus in a household that
+    follows local carriers through 17TRACK (no USPS key).
+    """
     results = {"adaptive": figures(simulate_tracker(journeys))}
     results.update({poller.name: figures(simulate(journeys, poller)) for poller in pollers()})
     results["oracle"] = figures(simulate_oracle(journeys))
+    aggregated = [with_aggregator(journey) for journey in journeys]
+    results["adaptive_aggregator"] = figures(
+        simulate_tracker(aggregated, sources=AGGREGATOR_SOURCES)
+    )
+    results["oracle_aggregator"] = figures(simulate_oracle(aggregated, AGGREGATOR_SOURCES))
     return results
 
 

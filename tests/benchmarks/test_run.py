@@ -10,7 +10,7 @@ import pytest
 from benchmarks import run
 from benchmarks.corpus import Journey, Scenario, load_corpus, write_corpus
 from benchmarks.refresh import memory_per_shipment, prepare, refresh
-from custom_components.parcel_handoff.tracking import policy
+from custom_components.parcel_handoff.tracking import policy, tracker
 from custom_components.parcel_handoff.tracking.model import Source, Stage
 
 POLLERS = {"adaptive", "fixed_10m", "fixed_30m", "fixed_6h", "oracle"}
@@ -37,11 +37,13 @@ def test_main_writes_the_documented_shape(
     write_corpus(small, corpus_dir)
     output = tmp_path / "results.json"
     floors = dict(policy.SOURCE_FLOORS)
-    round_end = policy.ROUND_END
+    intervals = dict(policy.STAGE_INTERVALS)
+    ride_after = tracker.RIDE_AFTER
     argv = ["--corpus", str(corpus_dir), "--output", str(output), "--what-if", "--sizes", "10"]
     assert run.main(argv) == 0
     assert floors == policy.SOURCE_FLOORS  # the what-if put everything back
-    assert round_end == policy.ROUND_END
+    assert intervals == policy.STAGE_INTERVALS
+    assert ride_after == tracker.RIDE_AFTER
     data = json.loads(output.read_text())
     assert data["shipments"] == 4
     assert set(data["pollers"]) == POLLERS
@@ -68,7 +70,22 @@ def test_main_writes_the_documented_shape(
     printed = capsys.readouterr().out
     assert "| adaptive |" in printed
     assert "what if" in printed
-    assert "| Cainiao floor 15 min |" in printed
+    assert "| no riders (nothing piggy-backs) |" in printed
+    assert "| cainiao_then_usps | cainiao_usps |" in printed
+    modes = data["follow_modes"]
+    assert set(modes) == {"aggregator", "cainiao_only", "cainiao_then_usps", "usps_domestic"}
+    for mode in modes.values():
+        assert set(mode) == {
+            "household",
+            "out_for_delivery",
+            "available_for_pickup",
+            "missed_rounds",
+        }
+        assert set(mode["out_for_delivery"]) == {"p50", "p95", "n"}
+    assert set(data["oracle_ratio"]) == {"cainiao_usps", "cainiao_17track"}
+    peaks = data["peak_requests_per_hour"]
+    assert peaks["cainiao_17track"]["17track"]["limit"] == 3 * 3600
+    assert 0 < peaks["cainiao_usps"]["usps"]["peak"] <= peaks["cainiao_usps"]["usps"]["limit"]
 
 
 def test_refresh_rebuilds_every_due_shipment(small: list[Journey]) -> None:

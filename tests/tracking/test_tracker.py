@@ -25,12 +25,16 @@ from custom_components.parcel_handoff.tracking.model import (
 from custom_components.parcel_handoff.tracking.policy import (
     BACKOFF_FIRST,
     BLOCKED_BACKOFF,
+    SOURCE_BUDGETS,
     SOURCE_FLOORS,
+    STAGE_INTERVALS,
 )
 from custom_components.parcel_handoff.tracking.tracker import (
+    BUDGET_WINDOW,
     EVENT_HANDOFF,
     MAX_REFRESH_INTERVAL,
     MIN_REFRESH_INTERVAL,
+    RIDE_AFTER,
     Leg,
     ShipmentConfig,
     Tracker,
@@ -62,6 +66,7 @@ class ScriptedClient:
     """A source that answers from `answers` (unknown: not found) or fails with `error`."""
 
     def __init__(self, source: Source) -> None:
+        self.max_batch = 50
         self.source = source
         self.requests_made = 0
         self.calls: list[list[str]] = []
@@ -70,7 +75,7 @@ class ScriptedClient:
 
     async def async_track(self, numbers: Sequence[str]) -> dict[str, SourceResult]:
         self.calls.append(list(numbers))
-        self.requests_made += 1
+        self.requests_made += -(-len(numbers) // self.max_batch)
         if self.error is not None:
             return dict.fromkeys(numbers, self.error)
         return {n: self.answers.get(n) or TrackingNotFoundError(n) for n in numbers}
@@ -249,20 +254,61 @@ async def test_one_call_per_source_with_every_due_number() -> None:
 
 async def test_numbers_due_soon_share_the_request_after_their_floor() -> None:
     """Due within the batch window: asked now; never before the source's floor."""
-    tracked, clients, clock = tracker(Source.CAINIAO, batch_window=timedelta(hours=6))
+    tracked, clients, clock = tracker(Source.CAINIAO, batch_window=timedelta(hours=13))
     tracked.sync([config(sid="a")])
     await tracked.async_refresh()
-    clock.tick(timedelta(minutes=20))
+    clock.tick(timedelta(minutes=10))
     tracked.sync([config(sid="a"), config("LP00755000000001", sid="b")])
     await tracked.async_refresh()
-    # "a" is due within the window (in 6 h), but Cainiao's 30-minute floor has not passed.
+    # "a" is due within the window, but Cainiao's floor has not passed since its check.
     assert clients[Source.CAINIAO].calls[-1] == ["LP00755000000001"]
-    clock.tick(SOURCE_FLOORS[Source.CAINIAO] - timedelta(minutes=20))
+    clock.tick(SOURCE_FLOORS[Source.CAINIAO] - timedelta(minutes=5))  # "a" past it, "b" not
     tracked.sync(
         [config(sid="a"), config("LP00755000000001", sid="b"), config("LP00755000000002", sid="c")]
     )
     await tracked.async_refresh()
     assert clients[Source.CAINIAO].calls[-1] == [CAINIAO_NUMBER, "LP00755000000002"]
+
+
+async def test_numbers_half_way_to_their_check_ride_in_the_batch_room() -> None:
+    """A request going anyway carries the numbers past RIDE_AFTER of their wait, if room."""
+    tracked, clients, clock = tracker(Source.CAINIAO)
+    clients[Source.CAINIAO].max_batch = 2
+    waiting = [config(f"LP00755{i:09d}", sid=f"w{i}") for i in range(3)]
+    tracked.sync(waiting)
+    await tracked.async_refresh()  # not found: looked at again in 12 hours
+    interval = STAGE_INTERVALS[Stage.NOT_FOUND]
+    clock.tick(interval * RIDE_AFTER / 2)
+    tracked.sync([*waiting, config(sid="new")])
+    await tracked.async_refresh()
+    assert clients[Source.CAINIAO].calls[-1] == [CAINIAO_NUMBER]  # not far enough yet
+    clock.tick(interval * RIDE_AFTER / 2)
+    tracked.sync([*waiting, config(sid="new"), config("LP00755000000099", sid="newer")])
+    await tracked.async_refresh()
+    # One request's room (2 numbers a request, 1 due): one rider, the one due first.
+    assert clients[Source.CAINIAO].calls[-1] == ["LP00755000000099", "LP00755000000000"]
+    state = tracked.shipments["w0"]
+    check = state.record.checks[(Source.CAINIAO, "LP00755000000000")]
+    assert check.last_check == clock.now  # its own request is no longer needed
+
+
+async def test_a_source_is_never_asked_beyond_its_hourly_budget() -> None:
+    """Past its budget a source waits, the most overdue numbers first, then resumes."""
+    tracked, clients, clock = tracker(Source.USPS)
+    clients[Source.USPS].max_batch = 1
+    budget = SOURCE_BUDGETS[Source.USPS]
+    numbers = [f"9400111899223344{i:06d}" for i in range(budget + 5)]
+    tracked.sync([config(number, sid=number) for number in numbers])
+    result = await tracked.async_refresh()
+    assert clients[Source.USPS].requests_made == budget
+    assert result.next_due == clock.now + BUDGET_WINDOW
+    clock.tick(timedelta(minutes=10))
+    await tracked.async_refresh()
+    assert clients[Source.USPS].requests_made == budget
+    clock.tick(BUDGET_WINDOW)
+    await tracked.async_refresh()
+    assert clients[Source.USPS].requests_made == budget + 5
+    assert all(state.record.checks for state in tracked.shipments.values())
 
 
 async def test_force_asks_whatever_is_due() -> None:
@@ -289,8 +335,11 @@ async def test_next_due_and_refresh_bounds() -> None:
         CAINIAO_NUMBER, ev(-1, Stage.ORIGIN_PROCESSING)
     )
     result = await tracked.async_refresh()
-    assert result.next_due == clock.now + timedelta(hours=4)
-    assert tracked.refresh_interval(clock.now, result.next_due) == timedelta(hours=4)
+    interval = STAGE_INTERVALS[Stage.ORIGIN_PROCESSING]
+    assert result.next_due == clock.now + interval
+    assert tracked.refresh_interval(clock.now, result.next_due) == min(
+        interval, MAX_REFRESH_INTERVAL
+    )
     assert tracked.refresh_interval(clock.now, clock.now) == MIN_REFRESH_INTERVAL
     assert tracked.refresh_interval(clock.now, clock.now + timedelta(days=3)) == (
         MAX_REFRESH_INTERVAL
@@ -413,7 +462,7 @@ async def test_changes_are_announced_once_after_a_baseline() -> None:
     assert (await tracked.async_refresh()).announcements == ()
 
     cainiao.answers[CAINIAO_NUMBER] = handed_to_usps()
-    clock.tick(timedelta(hours=5))
+    clock.tick(STAGE_INTERVALS[Stage.ORIGIN_PROCESSING])
     result = await tracked.async_refresh()
     kinds = [(a.event_type, a.previous_stage, a.stage) for a in result.announcements]
     assert kinds == [

@@ -15,6 +15,7 @@ The clock and the clients are injected; the state that must survive a restart is
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -35,7 +36,15 @@ from .errors import (
     TrackingTimeoutError,
 )
 from .model import Handoff, Shipment, Source, SourceResult, SourceSnapshot, Stage, TrackingEvent
-from .policy import SOURCE_FLOORS, CheckContext, backoff_delay, is_due, next_check
+from .policy import (
+    SOURCE_BUDGETS,
+    SOURCE_FLOORS,
+    CheckContext,
+    backoff_delay,
+    is_due,
+    is_quiet,
+    next_check,
+)
 from .timeline import build_shipment
 
 _LOGGER = logging.getLogger(__name__)
@@ -45,6 +54,11 @@ BATCH_WINDOW: Final = timedelta(minutes=2)
 # Bounds of the time between two refreshes, whatever the policy asks.
 MIN_REFRESH_INTERVAL: Final = timedelta(seconds=30)
 MAX_REFRESH_INTERVAL: Final = timedelta(hours=6)
+
+# A number at least this far to its next check rides along in a request going anyway.
+RIDE_AFTER: Final = 0.5
+# The window of the sources' hourly request budgets (SOURCE_BUDGETS).
+BUDGET_WINDOW: Final = timedelta(hours=1)
 
 # Sources that follow a local carrier's number when the carrier has no client of its own.
 AGGREGATORS: Final[tuple[Source, ...]] = (Source.SEVENTEEN_TRACK, Source.AFTERSHIP)
@@ -62,6 +76,10 @@ class SourceClient(Protocol):
     @property
     def requests_made(self) -> int:
         """Every request sent so far."""
+
+    @property
+    def max_batch(self) -> int:
+        """The most numbers one request carries."""
 
     async def async_track(self, numbers: Sequence[str]) -> dict[str, SourceResult]:
         """A snapshot or an error for every requested number; never raises."""
@@ -306,6 +324,7 @@ class Tracker:
         self._clock = clock
         self._states: dict[str, ShipmentState] = {}
         self._forced: set[LegKey] = set()
+        self._sent: dict[Source, deque[tuple[datetime, int]]] = {}
         self._serial = 0
         self._baseline_taken = False
         self._lock = asyncio.Lock()
@@ -477,6 +496,8 @@ class Tracker:
                     at = check.next_check
                 if health.retry_at is not None:
                     at = max(at, health.retry_at)
+                if (free_at := self._budget_free_at(leg.source, now)) is not None:
+                    at = max(at, free_at)
                 upcoming.append(at)
         return min(upcoming) if upcoming else None
 
@@ -493,8 +514,14 @@ class Tracker:
         return health.retry_at is None or health.retry_at <= now
 
     def _due(self, now: datetime, *, only_new: bool) -> _Due:
-        """Per available source, the due numbers and the shipments that asked for them."""
+        """Per available source, the due numbers and the shipments that asked for them.
+
+        Numbers well on their way to their next check ride along in the room a batch
+        going anyway has left, so that they cost no request of their own later; no source
+        is asked more than its hourly budget allows.
+        """
         due: _Due = {}
+        riders: dict[Source, list[tuple[datetime, str, str]]] = {}
         early = self.settings.batch_window
         for sid, state in self._states.items():
             for leg in state.legs:
@@ -504,9 +531,75 @@ class Tracker:
                 never = check is None or check.last_check is None
                 if only_new and not never:
                     continue
-                if never or leg.key in self._forced or _due_now(check, leg.source, now, early):
+                if never or leg.key in self._forced or _due_now(check, now):
                     due.setdefault(leg.source, {}).setdefault(leg.number, []).append(sid)
-        return due
+                    continue
+                if check is None or check.next_check is None:
+                    continue
+                soon = _soon(check, leg.source, now, early)
+                ride = soon or _may_ride(check, leg.source, now)
+                if not ride or is_quiet(self._view(state), now, self._context(state, leg, check)):
+                    continue  # a look in the carrier's night shows nothing new
+                if soon:
+                    due.setdefault(leg.source, {}).setdefault(leg.number, []).append(sid)
+                else:
+                    riders.setdefault(leg.source, []).append((check.next_check, leg.number, sid))
+        return {
+            source: numbers
+            for source, wanted in due.items()
+            if (numbers := self._within_budget(source, wanted, riders.get(source, []), now))
+        }
+
+    def _within_budget(
+        self,
+        source: Source,
+        wanted: dict[str, list[str]],
+        riders: list[tuple[datetime, str, str]],
+        now: datetime,
+    ) -> dict[str, list[str]]:
+        """The due numbers the source's budget allows, most overdue first, and riders."""
+        size = self._batch_size(source)
+        allowed = self._budget_left(source, now) * size
+        numbers = wanted
+        if allowed < len(wanted):
+            # Over budget: the most overdue first, the rest at a later refresh.
+            kept = sorted(wanted, key=lambda n: self._due_since(source, n, wanted[n]))
+            numbers = {number: wanted[number] for number in kept[:allowed]}
+        room = min(-len(numbers) % size, allowed - len(numbers))
+        for _, number, sid in sorted(riders):
+            if number in numbers:
+                numbers[number].append(sid)
+            elif room > 0 and numbers:
+                numbers[number] = [sid]
+                room -= 1
+        return numbers
+
+    def _batch_size(self, source: Source) -> int:
+        return max(self.clients[source].max_batch, 1)
+
+    def _due_since(self, source: Source, number: str, sids: Sequence[str]) -> datetime:
+        """When a number fell due (never asked: the earliest instant)."""
+        times = [
+            check.next_check
+            for sid in sids
+            if (check := self._states[sid].record.checks.get((source, number))) is not None
+            and check.last_check is not None
+            and check.next_check is not None
+        ]
+        return min(times) if len(times) == len(sids) else datetime.min.replace(tzinfo=UTC)
+
+    def _budget_left(self, source: Source, now: datetime) -> int:
+        """Requests the source may still get in the hour that ends now."""
+        sent = self._sent.setdefault(source, deque())
+        while sent and sent[0][0] <= now - BUDGET_WINDOW:
+            sent.popleft()
+        return max(SOURCE_BUDGETS[source] - sum(count for _, count in sent), 0)
+
+    def _budget_free_at(self, source: Source, now: datetime) -> datetime | None:
+        """When the source may be asked again, if its budget is spent now."""
+        if self._budget_left(source, now) > 0:
+            return None
+        return self._sent[source][0][0] + BUDGET_WINDOW
 
     async def _async_fetch(self, due: _Due) -> dict[Source, dict[str, SourceResult]]:
         """One batched request per source, all sources at once."""
@@ -524,7 +617,11 @@ class Tracker:
                 await client.async_get_quota()
             except TrackingError as err:
                 _LOGGER.debug("17TRACK quota could not be read: %s", err)
-        return await client.async_track(numbers)
+        before = client.requests_made
+        answers = await client.async_track(numbers)
+        if (sent := client.requests_made - before) > 0:
+            self._sent.setdefault(source, deque()).append((self._clock(), sent))
+        return answers
 
     def _note_health(
         self,
@@ -716,30 +813,42 @@ class Tracker:
         """Recompute each checked leg's next check from the policy."""
         for sid, state in self._states.items():
             record = state.record
-            shipment = state.shipment or Shipment(
-                tracking_number=state.config.tracking_number, stage=Stage.NOT_FOUND
-            )
+            shipment = self._view(state)
             checks = dict(record.checks)
             for leg in state.legs:
                 check = checks.get(leg.key)
                 if check is None or check.last_check is None:
                     continue
-                health = self.health.get(leg.source)
-                context = CheckContext(
-                    source=leg.source,
-                    last_check=check.last_check,
-                    speed=self.settings.speed,
-                    local_tz=state.config.time_zone or self.settings.local_tz,
-                    superseded=leg.superseded,
-                    retry_at=health.retry_at if health is not None else None,
-                )
-                upcoming = next_check(shipment, now, context)
+                upcoming = next_check(shipment, now, self._context(state, leg, check))
                 if upcoming != check.next_check:
                     checks[leg.key] = replace(check, next_check=upcoming)
             if len(checks) != len(record.checks) or any(
                 checks[key] is not record.checks[key] for key in record.checks
             ):
                 self._states[sid] = replace(state, record=replace(record, checks=checks))
+
+    @staticmethod
+    def _view(state: ShipmentState) -> Shipment:
+        """The shipment view the policy reads (not found until a source answered)."""
+        return state.shipment or Shipment(
+            tracking_number=state.config.tracking_number, stage=Stage.NOT_FOUND
+        )
+
+    def _context(self, state: ShipmentState, leg: Leg, check: LegCheck) -> CheckContext:
+        """What the policy needs about one leg besides the shipment."""
+        shipment = state.shipment
+        # The source of the carrier that holds the parcel: the others relay its scans.
+        holder = (shipment.local_carrier or shipment.carrier) if shipment is not None else None
+        health = self.health.get(leg.source)
+        return CheckContext(
+            source=leg.source,
+            last_check=check.last_check,
+            speed=self.settings.speed,
+            local_tz=state.config.time_zone or self.settings.local_tz,
+            superseded=leg.superseded,
+            relayed=leg.source is not source_for_carrier(holder),
+            retry_at=health.retry_at if health is not None else None,
+        )
 
     def _expire(self, now: datetime) -> tuple[str, ...]:
         """Drop delivered shipments kept longer than the owner wants; return their ids."""
@@ -834,14 +943,26 @@ class Tracker:
         return Source.CAINIAO
 
 
-def _due_now(check: LegCheck | None, source: Source, now: datetime, early: timedelta) -> bool:
-    """Due now, or due within `early` (to share a request) once the source's floor passed."""
-    if check is None or check.next_check is None:
+def _due_now(check: LegCheck | None, now: datetime) -> bool:
+    """Due now (or overdue)."""
+    return check is not None and check.next_check is not None and check.next_check <= now
+
+
+def _floor_passed(check: LegCheck, source: Source, now: datetime) -> bool:
+    return check.last_check is None or now - check.last_check >= SOURCE_FLOORS[source]
+
+
+def _soon(check: LegCheck, source: Source, now: datetime, early: timedelta) -> bool:
+    """Due within `early`, and the source's floor has passed: asked now, with the rest."""
+    return _floor_passed(check, source, now) and is_due(check.next_check, now, early=early)
+
+
+def _may_ride(check: LegCheck, source: Source, now: datetime) -> bool:
+    """RIDE_AFTER of the way to its next check, past the floor: it may fill a batch's room."""
+    last, upcoming = check.last_check, check.next_check
+    if last is None or upcoming is None or not _floor_passed(check, source, now):
         return False
-    if check.next_check <= now:
-        return True
-    floor_passed = check.last_check is None or now - check.last_check >= SOURCE_FLOORS[source]
-    return floor_passed and is_due(check.next_check, now, early=early)
+    return now >= last + (upcoming - last) * RIDE_AFTER
 
 
 def tracking_stopped(snapshot: SourceSnapshot) -> bool:
