@@ -557,3 +557,35 @@ async def test_number_17track_stopped_tracking_moves_to_another_source() -> None
     await tracked.async_refresh()
     assert seventeen.asked == [USPS_NUMBER]
     assert clients[Source.AFTERSHIP].asked == [USPS_NUMBER]
+
+
+async def test_an_answer_with_nothing_new_keeps_the_view() -> None:
+    """The same timeline again: the view is not rebuilt; the snapshot keeps no events."""
+    tracked, clients, clock = tracker(Source.CAINIAO)
+    clients[Source.CAINIAO].answers[CAINIAO_NUMBER] = snap(
+        CAINIAO_NUMBER, ev(-30, Stage.ORIGIN_PROCESSING), ev(-2, Stage.IN_TRANSIT)
+    )
+    tracked.sync([config()])
+    first = (await tracked.async_refresh()).shipments["a"]
+    assert first.record.snapshots[(Source.CAINIAO, CAINIAO_NUMBER)].events == ()
+    assert len(first.record.events) == 2
+    clock.tick(timedelta(days=1))
+    tracked.force()
+    again = (await tracked.async_refresh()).shipments["a"]
+    assert again.shipment is first.shipment
+    assert again.record.checks[(Source.CAINIAO, CAINIAO_NUMBER)].last_check == clock.now
+    assert again.next_check is not None
+    assert again.next_check > clock.now
+
+    clients[Source.CAINIAO].answers[CAINIAO_NUMBER] = snap(
+        CAINIAO_NUMBER,
+        ev(-30, Stage.ORIGIN_PROCESSING),
+        ev(-2, Stage.IN_TRANSIT),
+        ev(20, Stage.CUSTOMS),
+    )
+    clock.tick(timedelta(hours=1))
+    tracked.force()
+    news = (await tracked.async_refresh()).shipments["a"]
+    assert news.shipment is not None
+    assert news.shipment.stage is Stage.CUSTOMS
+    assert len(news.record.events) == 3

@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, tzinfo
+from functools import lru_cache
 import logging
 from typing import Final, Protocol
 
@@ -441,7 +442,9 @@ class Tracker:
         previous = {sid: state.shipment for sid, state in self._states.items()}
         refused: set[Source] = set()
         asked = failed = 0
-        changed: set[str] = set()
+        rebuilt: set[str] = set()
+        asked_about: set[str] = set()
+        retries_before = {source: h.retry_at for source, h in self.health.items()}
         # A handoff found in the first round is followed in a second one, at once.
         for round_number in range(2):
             due = self._due(now, only_new=round_number > 0)
@@ -449,6 +452,7 @@ class Tracker:
                 break
             results = await self._async_fetch(due)
             asked += len(results)
+            news: set[str] = set()
             for source, answers in results.items():
                 if self._note_health(source, due[source], answers, now):
                     failed += 1
@@ -457,13 +461,16 @@ class Tracker:
                 for number, sids in due[source].items():
                     result = answers.get(number) or TrackingNotFoundError(number)
                     for sid in sids:
-                        self._apply(sid, (source, number), result, now)
-                        changed.add(sid)
-            self._rebuild(now, changed)
+                        if self._apply(sid, (source, number), result, now):
+                            news.add(sid)
+                        asked_about.add(sid)
+            self._rebuild(now, news)
+            rebuilt |= news
         self._forced.clear()
-        self._refresh_attention(now, changed)
+        self._refresh_attention(now, rebuilt)
         announcements = self._announce(previous, announce=announce)
-        self._reschedule(now)
+        resting = {s for s, h in self.health.items() if h.retry_at != retries_before.get(s)}
+        self._reschedule(now, asked_about, resting)
         expired = self._expire(now)
         retries = [h.retry_at for h in self.health.values() if h.retry_at is not None]
         return RefreshResult(
@@ -658,28 +665,40 @@ class Tracker:
         _LOGGER.debug("%s failed (%s); resting until %s", source, health.last_error, delay)
         return True
 
-    def _apply(self, sid: str, leg: LegKey, result: SourceResult, now: datetime) -> None:
+    def _apply(self, sid: str, leg: LegKey, result: SourceResult, now: datetime) -> bool:
+        """Store one answer on a shipment; True when it tells something new."""
         if (state := self._states.get(sid)) is None:
-            return  # removed while the request was under way
+            return False  # removed while the request was under way
         record = state.record
+        checks = {**record.checks, leg: LegCheck(last_check=now)}
+        news = not record.has_data
         if isinstance(result, SourceSnapshot):
-            record = replace(
-                record,
-                snapshots={**record.snapshots, leg: result},
-                checks={**record.checks, leg: LegCheck(last_check=now)},
-                has_data=True,
-            )
+            # Portals repeat their whole timeline: keep only what the merged one lacks.
+            known = frozenset(record.events)
+            fresh = tuple(event for event in result.events if event not in known)
+            snapshot = replace(result, events=fresh) if fresh != result.events else result
+            previous = record.snapshots.get(leg)
+            if fresh or previous is None or previous != replace(snapshot, events=()):
+                news = True
+                record = replace(
+                    record,
+                    snapshots={**record.snapshots, leg: snapshot},
+                    checks=checks,
+                    has_data=True,
+                )
+            else:
+                record = replace(record, checks=checks, has_data=True)
             if tracking_stopped(result):
                 record = self._stop(record, leg)
+                news = True
         elif isinstance(result, TrackingNotFoundError):
             # Nothing to add, but the source answered: keep what we knew.
-            record = replace(
-                record, checks={**record.checks, leg: LegCheck(last_check=now)}, has_data=True
-            )
+            record = replace(record, checks=checks, has_data=True)
         else:
             check = LegCheck(last_check=now, error=error_key(result))
             record = replace(record, checks={**record.checks, leg: check})
         self._states[sid] = replace(state, record=record)
+        return news
 
     def _stop(self, record: ShipmentRecord, leg: LegKey) -> ShipmentRecord:
         """The source stopped tracking the number: forget the registration, ask elsewhere."""
@@ -726,6 +745,11 @@ class Tracker:
                 state.record,
                 events=shipment.events,
                 handoff=shipment.handoff or state.record.handoff,
+                # The merged timeline holds the events now; snapshots keep the rest (as saved).
+                snapshots={
+                    leg: replace(s, events=()) if s.events else s
+                    for leg, s in state.record.snapshots.items()
+                },
             )
             self._states[sid] = replace(
                 state,
@@ -809,9 +833,12 @@ class Tracker:
         announced = record.announced | {key for key, _ in fresh}
         return replace(record, announced=announced), news
 
-    def _reschedule(self, now: datetime) -> None:
-        """Recompute each checked leg's next check from the policy."""
+    def _reschedule(self, now: datetime, asked: set[str], resting: set[Source]) -> None:
+        """Recompute the next checks of the shipments asked about, and of the legs whose
+        source's back-off changed (the others' next checks stand)."""
         for sid, state in self._states.items():
+            if sid not in asked and not any(leg.source in resting for leg in state.legs):
+                continue
             record = state.record
             shipment = self._view(state)
             checks = dict(record.checks)
@@ -983,15 +1010,17 @@ def _portal_local_number(
     return number if number and number != config.tracking_number else None
 
 
-def _detected_sources(number: str) -> list[Source]:
+@lru_cache(maxsize=4096)
+def _detected_sources(number: str) -> tuple[Source, ...]:
     """The sources detection names for a number, best candidate first."""
     try:
         candidates = detect_carriers(number)
     except TrackingError:
-        return []
-    return list(dict.fromkeys(s for candidate in candidates for s in candidate.sources))
+        return ()
+    return tuple(dict.fromkeys(s for candidate in candidates for s in candidate.sources))
 
 
+@lru_cache(maxsize=4096)
 def _sources_able_to_track(number: str) -> frozenset[Source] | None:
     """Sources that can track a number of this shape; None when it fits no rule."""
     try:
