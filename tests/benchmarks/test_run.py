@@ -65,6 +65,9 @@ def test_main_writes_the_documented_shape(
     assert ratios["adaptive_over_oracle_requests"] > 1
     assert data["refresh_cpu_ms_200_due"] > 0
     assert set(data["refresh_cpu_ms_by_due"]) == {"10", "200"}
+    split = data["refresh_cpu_ms_split_by_due"]["200"]
+    assert split["clients"] > 0
+    assert data["refresh_cpu_ms_fastest_by_due"]["200"] <= data["refresh_cpu_ms_200_due"]
     assert data["memory_bytes_per_shipment"] > 0
     assert data["corpus"]["journeys"] == 4
     printed = capsys.readouterr().out

@@ -2,8 +2,12 @@
 
 Rarely during a quiet line-haul leg, often while the parcel is out for delivery, never
 after a delivery has been confirmed. Local carriers do not scan at night and start
-their rounds in the morning, so the last mile is watched closely only then. Each
-source keeps its own floor: Alibaba soft-bans addresses that poll Cainiao hard.
+their rounds in the morning, so the last mile is watched closely only then; a source
+that relays the carrier's scans (Cainiao for a post, an aggregator) shows that morning
+hours later, so its window is shifted and widened by its relay lag. Each source keeps
+its own floor per number and the household its hourly budget per source (the tracker
+enforces it): Alibaba soft-bans addresses that poll Cainiao hard, USPS allows 60 an hour.
+The figures behind each constant are in benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -32,8 +36,8 @@ STAGE_INTERVALS: Final[dict[Stage, timedelta]] = {
 }
 
 # In these stages a delivery round can start any morning: look often then. The window
-# runs to 14:00 because some rounds start late and relays show morning rounds late;
-# 14 minutes keeps a round's detection under 15 (benchmarks/README.md).
+# runs to 14:00 because some rounds start late; 14 minutes keeps a round's detection
+# under 15 (benchmarks/README.md). Outside it the last mile has nothing time-critical.
 ROUND_STAGES: Final = frozenset({Stage.LAST_MILE, Stage.DELIVERY_FAILED})
 ROUND_INTERVAL: Final = timedelta(minutes=14)
 ROUND_START: Final = time(6, 0)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from functools import lru_cache
 import logging
@@ -676,10 +676,10 @@ class Tracker:
             # Portals repeat their whole timeline: keep only what the merged one lacks.
             known = frozenset(record.events)
             fresh = tuple(event for event in result.events if event not in known)
-            snapshot = replace(result, events=fresh) if fresh != result.events else result
             previous = record.snapshots.get(leg)
-            if fresh or previous is None or previous != replace(snapshot, events=()):
+            if fresh or previous is None or not _same_summary(previous, result):
                 news = True
+                snapshot = replace(result, events=fresh) if fresh != result.events else result
                 record = replace(
                     record,
                     snapshots={**record.snapshots, leg: snapshot},
@@ -999,6 +999,17 @@ def tracking_stopped(snapshot: SourceSnapshot) -> bool:
     snapshots have no such field.
     """
     return getattr(snapshot, "tracking_stopped", False) is True
+
+
+# What a snapshot says besides its events (whatever fields the model gains).
+_SUMMARY_FIELDS: Final = tuple(f.name for f in fields(SourceSnapshot) if f.name != "events")
+
+
+def _same_summary(a: SourceSnapshot, b: SourceSnapshot) -> bool:
+    """True when two snapshots say the same but for their events."""
+    return type(a) is type(b) and all(
+        getattr(a, name) == getattr(b, name) for name in _SUMMARY_FIELDS
+    )
 
 
 def _portal_local_number(
