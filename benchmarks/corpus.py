@@ -118,10 +118,13 @@ class Journey:
         """The real-world events, without their relays, oldest first."""
         return tuple(event for event in self.events if event.relay_of is None)
 
-    def first_visible(self) -> dict[str, datetime]:
-        """Per event key, the first instant any portal shows it."""
+    def first_visible(self, sources: Iterable[Source] | None = None) -> dict[str, datetime]:
+        """Per event key, the first instant any portal (of `sources`, default all) shows it."""
+        allowed = None if sources is None else frozenset(sources)
         first: dict[str, datetime] = {}
         for event in self.events:
+            if allowed is not None and event.source not in allowed:
+                continue
             seen = first.get(event.key)
             if seen is None or event.visible_at < seen:
                 first[event.key] = event.visible_at

@@ -1,214 +1,323 @@
-"""The CPU time of one coordinator refresh, and the memory a shipment holds.
+"""The CPU time of one refresh on the integration's real path, and the memory it holds.
 
-A refresh with 200 shipments due: decode and parse every reply with the real normalizers
-(Cainiao detail.json with 10 numbers each, USPS Tracking 3.2 arrays with 35), merge each
-shipment with `build_shipment` and the history kept from the refresh before, and ask
-`next_check` about each of its numbers. The 200 shipments are corpus journeys at
-staggered points of their journey, each under distinct numbers.
+A refresh with N shipments due, as the Home Assistant coordinator runs it: the
+integration's `Tracker`, restored from the state the refresh a day earlier left, with
+the real Cainiao and USPS clients (request building, OAuth token, reply reading, error
+mapping, batching), the real normalizers, then the tracker's merge, handoff following,
+change detection and polling policy. Only the network is replaced: `WireSession` stands
+in for aiohttp's session and answers each request in the real wire formats
+(`wire.py`), caching each reply so that only the warm-up run renders it.
+
+The shipments are corpus journeys at staggered points of their journey, each shifted in
+time so that its point is the refresh instant, under distinct numbers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 import gc
 import json
 from statistics import median
 import time
 import tracemalloc
-from typing import Any, Final
+from types import TracebackType
+from typing import Any, Final, cast
+from urllib.parse import urlsplit
 
-from custom_components.parcel_handoff.tracking.carriers import source_for_carrier
-from custom_components.parcel_handoff.tracking.model import (
-    Shipment,
-    Source,
-    SourceResult,
-    SourceSnapshot,
-    TrackingEvent,
+import aiohttp
+
+from custom_components.parcel_handoff.tracking.clients.base import TrackingClient
+from custom_components.parcel_handoff.tracking.clients.cainiao import DETAIL_PATH, CainiaoClient
+from custom_components.parcel_handoff.tracking.clients.usps import (
+    TOKEN_PATH,
+    TRACKING_V3R2_PATH,
+    UspsClient,
 )
-from custom_components.parcel_handoff.tracking.normalizers._util import decode_json
-from custom_components.parcel_handoff.tracking.normalizers.cainiao import parse_cainiao
-from custom_components.parcel_handoff.tracking.normalizers.usps import parse_usps
-from custom_components.parcel_handoff.tracking.policy import CheckContext, next_check
-from custom_components.parcel_handoff.tracking.timeline import build_shipment
+from custom_components.parcel_handoff.tracking.model import Source
+from custom_components.parcel_handoff.tracking.tracker import (
+    RefreshResult,
+    ShipmentConfig,
+    StoredData,
+    Tracker,
+)
 
 from .corpus import Journey
-from .simulator import BATCH_SIZES
 from .wire import cainiao_module, cainiao_reply, renumber, usps_item
 
 DUE: Final = 200
-# The history a refresh starts from is what the refresh this long before kept.
+SIZES: Final = (10, 200, 2000)
+# The instant of the measured refresh; the history is what a refresh this long before kept.
+REFRESH_AT: Final = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 HISTORY_AGE: Final = timedelta(days=1)
+_TOKEN: Final = b'{"access_token": "benchmark-token", "token_type": "Bearer", "expires_in": 28800}'
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DueParcel:
-    """One shipment due in the refresh: its numbers, clock and kept history."""
+def shift(journey: Journey, delta: timedelta) -> Journey:
+    """The same journey `delta` later: every instant moved, nothing else."""
 
-    number: str
-    legs: tuple[tuple[Source, str], ...]
-    now: datetime
-    added_at: datetime
-    zone: tzinfo
-    history: tuple[TrackingEvent, ...] = ()
+    def moved(value: datetime | None) -> datetime | None:
+        return value + delta if value is not None else None
+
+    return replace(
+        journey,
+        added_at=journey.added_at + delta,
+        end_at=journey.end_at + delta,
+        local_known_at=moved(journey.local_known_at),
+        eta_earliest=moved(journey.eta_earliest),
+        eta_latest=moved(journey.eta_latest),
+        events=tuple(
+            replace(event, time=event.time + delta, visible_at=event.visible_at + delta)
+            for event in journey.events
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Parcel:
+    journey: Journey
+    index: int
+    number: str  # the journey's own number this one stands for
+
+
+class _Response:
+    def __init__(self, status: int, body: bytes) -> None:
+        self.status = status
+        self.headers: dict[str, str] = {"Content-Type": "application/json"}
+        self._body = body
+
+    async def read(self) -> bytes:
+        return self._body
+
+
+class _Exchange:
+    def __init__(self, response: _Response) -> None:
+        self._response = response
+
+    async def __aenter__(self) -> _Response:
+        return self._response
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        return None
+
+
+class WireSession:
+    """Stands in for `aiohttp.ClientSession`: replies from the journeys, as of `now`."""
+
+    def __init__(self, parcels: Mapping[str, _Parcel], now: datetime) -> None:
+        """Answer for the numbers in `parcels` (by the number the clients send)."""
+        self.parcels = parcels
+        self.now = now
+        self._cache: dict[tuple[str, tuple[str, ...], datetime], bytes] = {}
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json: Any = None,
+        **_: Any,
+    ) -> _Exchange:
+        """One exchange: the reply body in the real service's format."""
+        path = urlsplit(url).path
+        if path == TOKEN_PATH:
+            return _Exchange(_Response(200, _TOKEN))
+        if path == DETAIL_PATH and params is not None:
+            numbers = tuple(params["mailNos"].split(","))
+        elif path == TRACKING_V3R2_PATH and isinstance(json, list):
+            numbers = tuple(item["trackingNumber"] for item in json)
+        else:
+            return _Exchange(_Response(404, b"{}"))
+        key = (path, numbers, self.now)
+        if (body := self._cache.get(key)) is None:
+            body = self._cache[key] = self._render(path, numbers)
+        return _Exchange(_Response(200, body))
+
+    def _render(self, path: str, numbers: Sequence[str]) -> bytes:
+        if path == DETAIL_PATH:
+            modules = []
+            for number in numbers:
+                parcel = self.parcels.get(number)
+                if parcel is None:
+                    modules.append({"mailNo": number, "mailNoSource": "EXTERNAL", "detailList": []})
+                else:
+                    modules.append(cainiao_module(parcel.journey, self.now, index=parcel.index))
+            return _dumps(cainiao_reply(modules))
+        items = [
+            usps_item(parcel.journey, self.now, number=parcel.number, index=parcel.index)
+            for number in numbers
+            if (parcel := self.parcels.get(number)) is not None
+        ]
+        return _dumps(items)
+
+
+def _dumps(data: object) -> bytes:
+    return json.dumps(data).encode()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RefreshCase:
-    """The replies of one refresh (raw bytes, as they come off the wire) and its parcels."""
+    """The shipments of one refresh, the state they start from, and the clients' session."""
 
-    cainiao_bodies: tuple[bytes, ...]
-    usps_bodies: tuple[bytes, ...]
-    parcels: tuple[DueParcel, ...]
-
-
-def _legs(journey: Journey, index: int, now: datetime) -> tuple[tuple[Source, str], ...]:
-    legs = [(journey.origin_source, renumber(journey.origin_number, index))]
-    known = journey.local_known_at
-    if journey.local_number is not None and known is not None and now >= known:
-        legs.append((Source.USPS, renumber(journey.local_number, index)))
-    return tuple(legs)
+    now: datetime
+    configs: tuple[ShipmentConfig, ...]
+    stored: StoredData
+    session: WireSession
+    clients: Mapping[Source, TrackingClient]
 
 
-def _bodies(
-    entries: Sequence[tuple[Journey, int, datetime, Source, str]],
-) -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
-    cainiao: list[dict[str, Any]] = []
-    usps: list[dict[str, Any]] = []
-    for journey, index, now, source, _ in entries:
-        if source is Source.CAINIAO:
-            cainiao.append(cainiao_module(journey, now, index=index))
-        else:
-            number = journey.origin_number if journey.local_number is None else journey.local_number
-            usps.append(usps_item(journey, now, number=number, index=index))
-    size_c, size_u = BATCH_SIZES[Source.CAINIAO], BATCH_SIZES[Source.USPS]
-    cainiao_bodies = tuple(
-        json.dumps(cainiao_reply(cainiao[i : i + size_c])).encode()
-        for i in range(0, len(cainiao), size_c)
-    )
-    usps_bodies = tuple(
-        json.dumps(usps[i : i + size_u]).encode() for i in range(0, len(usps), size_u)
-    )
-    return cainiao_bodies, usps_bodies
-
-
-def prepare(journeys: Sequence[Journey], count: int = DUE) -> RefreshCase:
-    """`count` parcels due at once, from the corpus at staggered points of each journey."""
-    picks: list[tuple[Journey, int, datetime]] = []
+def _picks(journeys: Sequence[Journey], count: int) -> list[tuple[Journey, int]]:
+    picks = []
     for index in range(count):
         journey = journeys[index % len(journeys)]
         last = max((event.visible_at for event in journey.events), default=journey.end_at)
         fraction = (index * 0.618034) % 1.0
-        now = journey.added_at + (max(last, journey.added_at) - journey.added_at) * fraction
-        picks.append((journey, index, now))
-    before = [(journey, index, now - HISTORY_AGE) for journey, index, now in picks]
-    kept = {
-        parcel.number: shipment.events
-        for parcel, shipment in zip(_parcels(before), refresh(_case(before)), strict=True)
-    }
-    parcels = tuple(
-        DueParcel(
-            number=parcel.number,
-            legs=parcel.legs,
-            now=parcel.now,
-            added_at=parcel.added_at,
-            zone=parcel.zone,
-            history=kept.get(parcel.number, ()),
-        )
-        for parcel in _parcels(picks)
-    )
-    case = _case(picks)
-    return RefreshCase(
-        cainiao_bodies=case.cainiao_bodies, usps_bodies=case.usps_bodies, parcels=parcels
-    )
+        point = journey.added_at + (max(last, journey.added_at) - journey.added_at) * fraction
+        picks.append((shift(journey, REFRESH_AT - point), index))
+    return picks
 
 
-def _parcels(picks: Sequence[tuple[Journey, int, datetime]]) -> list[DueParcel]:
-    return [
-        DueParcel(
-            number=renumber(journey.origin_number, index),
-            legs=_legs(journey, index, now),
-            now=now,
-            added_at=journey.added_at,
-            zone=journey.zone,
-        )
-        for journey, index, now in picks
-    ]
-
-
-def _case(picks: Sequence[tuple[Journey, int, datetime]]) -> RefreshCase:
-    entries = [
-        (journey, index, now, source, number)
-        for journey, index, now in picks
-        for source, number in _legs(journey, index, now)
-    ]
-    cainiao, usps = _bodies(entries)
-    return RefreshCase(cainiao_bodies=cainiao, usps_bodies=usps, parcels=tuple(_parcels(picks)))
-
-
-def refresh(case: RefreshCase, *, with_history: bool = True) -> list[Shipment]:
-    """One refresh: parse every reply, rebuild every due shipment, plan its next looks."""
-    results: dict[tuple[Source, str], SourceResult] = {}
-    for body in case.cainiao_bodies:
-        for number, result in parse_cainiao(decode_json(body, what="Cainiao")).items():
-            results[(Source.CAINIAO, number)] = result
-    for body in case.usps_bodies:
-        for number, result in parse_usps(decode_json(body, what="USPS")).items():
-            results[(Source.USPS, number)] = result
-    shipments = []
-    for parcel in case.parcels:
-        snapshots = [
-            answer for leg in parcel.legs if isinstance(answer := results.get(leg), SourceSnapshot)
-        ]
-        shipment = build_shipment(
-            parcel.number,
-            snapshots,
-            now=parcel.now,
-            history=parcel.history if with_history else (),
-            added_at=parcel.added_at,
-        )
-        local_found = any(s.found and s.tracking_number != parcel.number for s in snapshots)
-        local_source = source_for_carrier(shipment.local_carrier)
-        for source, _number in parcel.legs:
-            next_check(
-                shipment,
-                parcel.now,
-                CheckContext(
-                    source=source,
-                    last_check=parcel.now,
-                    local_tz=parcel.zone,
-                    superseded=local_found and source is not local_source,
-                ),
+def prepare(journeys: Sequence[Journey], count: int = DUE) -> RefreshCase:
+    """`count` shipments due at once, restored from the refresh a day before."""
+    parcels: dict[str, _Parcel] = {}
+    configs = []
+    for journey, index in _picks(journeys, count):
+        for number in (journey.origin_number, journey.local_number):
+            if number is not None:
+                parcels[renumber(number, index)] = _Parcel(journey, index, number)
+        configs.append(
+            ShipmentConfig(
+                shipment_id=f"{index:04d}",
+                title=journey.id,
+                tracking_number=renumber(journey.origin_number, index),
+                time_zone=journey.zone,
             )
-        shipments.append(shipment)
-    return shipments
+        )
+    session = WireSession(parcels, REFRESH_AT - HISTORY_AGE)
+    http = cast("aiohttp.ClientSession", session)
+    clients: dict[Source, TrackingClient] = {
+        Source.CAINIAO: CainiaoClient(http),
+        Source.USPS: UspsClient(http, "benchmark-id", "benchmark-secret"),
+    }
+    earlier = Tracker(clients, clock=lambda: session.now)
+    earlier.sync(configs)
+    asyncio.run(earlier.async_refresh())
+    stored = _all_due(earlier.persisted(), REFRESH_AT)
+    session.now = REFRESH_AT
+    return RefreshCase(
+        now=REFRESH_AT, configs=tuple(configs), stored=stored, session=session, clients=clients
+    )
 
 
-def refresh_cpu_ms(case: RefreshCase, *, repeat: int = 9) -> float:
-    """The median CPU time of one refresh, in milliseconds (after one warm-up)."""
-    refresh(case)
-    samples = []
-    for _ in range(repeat):
-        started = time.process_time()
-        refresh(case)
-        samples.append((time.process_time() - started) * 1000)
-    return median(samples)
+def _all_due(stored: StoredData, now: datetime) -> StoredData:
+    """The same records with every checked leg due at `now`."""
+    return replace(
+        stored,
+        shipments={
+            sid: replace(
+                record,
+                checks={
+                    leg: replace(check, next_check=now) for leg, check in record.checks.items()
+                },
+            )
+            for sid, record in stored.shipments.items()
+        },
+    )
+
+
+def restored(case: RefreshCase) -> Tracker:
+    """A tracker as Home Assistant starts it: the case's clients and stored state."""
+    tracker = Tracker(case.clients, clock=lambda: case.now)
+    tracker.restore(case.stored, case.configs)
+    return tracker
+
+
+def refresh(case: RefreshCase) -> RefreshResult:
+    """One refresh of the case (for tests; the measurement times only the refresh)."""
+    return asyncio.run(restored(case).async_refresh())
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RefreshCpu:
+    """CPU milliseconds of one refresh (median and fastest), and the clients' share."""
+
+    median: float
+    fastest: float
+    clients: float  # the same requests, replies read and parsed, without the tracker
+
+    @property
+    def tracker(self) -> float:
+        """What the tracker itself costs: merges, handoffs, announcements, policy."""
+        return max(self.median - self.clients, 0.0)
+
+
+def refresh_cpu(case: RefreshCase, *, repeat: int = 15) -> RefreshCpu:
+    """CPU time of one refresh, median and fastest of `repeat` runs after a warm-up.
+
+    The clients' share is measured apart: every number the refresh asked (within the
+    sources' hourly budgets), in one `async_track` per source, replies decoded and
+    parsed by the real normalizers.
+    """
+    loop = asyncio.new_event_loop()
+    try:
+        first = loop.run_until_complete(restored(case).async_refresh())
+        asked = sorted(
+            leg
+            for state in first.shipments.values()
+            for leg, check in state.record.checks.items()
+            if check.last_check == case.now
+        )
+        numbers = {
+            source: [number for leg_source, number in asked if leg_source is source]
+            for source in case.clients
+        }
+
+        async def fetch() -> None:
+            await asyncio.gather(
+                *(case.clients[source].async_track(wanted) for source, wanted in numbers.items())
+            )
+
+        whole: list[float] = []
+        clients: list[float] = []
+        for run in range(repeat + 1):
+            tracker = restored(case)
+            gc.collect()
+            started = time.process_time()
+            loop.run_until_complete(tracker.async_refresh())
+            refreshed = time.process_time()
+            loop.run_until_complete(fetch())
+            if run:  # the first run renders the replies and warms the caches
+                whole.append((refreshed - started) * 1000)
+                clients.append((time.process_time() - refreshed) * 1000)
+    finally:
+        loop.close()
+    return RefreshCpu(median=median(whole), fastest=min(whole), clients=median(clients))
 
 
 def memory_per_shipment(case: RefreshCase) -> float:
-    """Bytes held per shipment: 200 Shipments with their whole timelines, over 200.
+    """Bytes the tracker holds per shipment after a refresh (records and views).
 
-    Built without a prior history, so that every event the shipments hold is allocated
-    while tracing; the replies and snapshots are let go before measuring.
+    Replies are rendered (cached) before tracing, so that only what the tracker keeps
+    is counted; the stored state of the case is not used.
     """
+    refresh(replace(case, stored=StoredData()))
     gc.collect()
     tracemalloc.start()
     try:
         baseline = tracemalloc.get_traced_memory()[0]
-        shipments = refresh(case, with_history=False)
+        tracker = Tracker(case.clients, clock=lambda: case.now)
+        tracker.sync(case.configs)
+        asyncio.run(tracker.async_refresh())
         gc.collect()
         held = tracemalloc.get_traced_memory()[0] - baseline
     finally:
         tracemalloc.stop()
-    return held / len(shipments)
+    return held / len(case.configs)

@@ -11,7 +11,7 @@ import argparse
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import time, timedelta
+from datetime import timedelta
 import json
 from pathlib import Path
 import statistics
@@ -19,12 +19,14 @@ import sys
 import time as clock
 from typing import Any, Final
 
-from custom_components.parcel_handoff.tracking import policy
+from custom_components.parcel_handoff.tracking import policy, tracker
 from custom_components.parcel_handoff.tracking.model import Source, Stage
+from custom_components.parcel_handoff.tracking.policy import SOURCE_BUDGETS
+from custom_components.parcel_handoff.tracking.tracker import BATCH_WINDOW, TrackerSettings
 
 from . import simulator
 from .corpus import CORPUS_DIR, Journey, load_corpus, phase_days
-from .refresh import DUE, memory_per_shipment, prepare, refresh_cpu_ms
+from .refresh import DUE, SIZES, RefreshCpu, memory_per_shipment, prepare, refresh_cpu
 from .simulator import WATCHED_STAGES, Figures, percentile, run_all, run_solo
 
 RESULTS: Final = Path(__file__).parent / "results.json"
@@ -96,6 +98,62 @@ def poller_json(figures: Figures, alone: float) -> dict[str, Any]:
     }
 
 
+# Each household's tracker run and its oracle (keys of `run_all`).
+HOUSEHOLDS: Final = {
+    "cainiao_usps": ("adaptive", "oracle"),
+    "cainiao_17track": ("adaptive_aggregator", "oracle_aggregator"),
+}
+
+
+def follow_modes(results: Mapping[str, Figures]) -> dict[str, Any]:
+    """Per way of following the last mile: OFD and pickup delays, rounds missed."""
+    modes: dict[str, Any] = {}
+    for household, (adaptive_name, _) in HOUSEHOLDS.items():
+        figures = results[adaptive_name]
+        for mode, delays in figures.delays_by_mode.items():
+            modes[mode] = {
+                "household": household,
+                **{
+                    stage.value: {
+                        key: value
+                        for key, value in _summary_of(delays.get(stage, [])).items()
+                        if key != "max"
+                    }
+                    for stage in simulator.MODE_STAGES
+                },
+                "missed_rounds": figures.missed_by_mode.get(mode, 0),
+            }
+    return dict(sorted(modes.items()))
+
+
+def _summary_of(values: Sequence[float]) -> dict[str, float | int | None]:
+    if not values:
+        return {"p50": None, "p95": None, "n": 0}
+    return {
+        "p50": round(percentile(values, 0.5), 1),
+        "p95": round(percentile(values, 0.95), 1),
+        "n": len(values),
+    }
+
+
+def modes_table(data: Mapping[str, Any]) -> str:
+    """OFD and pickup p50 / p95 per way of following the last mile, as Markdown."""
+    lines = [
+        "| follow mode | household | out for delivery p50 / p95 (n) | pickup p50 / p95 (n) |"
+        " rounds missed |",
+        "|" + " --- |" * 5,
+    ]
+    for mode, row in data["follow_modes"].items():
+        cells = [
+            f"{_duration(v['p50'])} / {_duration(v['p95'])} ({v['n']})"
+            for v in (row["out_for_delivery"], row["available_for_pickup"])
+        ]
+        lines.append(
+            f"| {mode} | {row['household']} | {cells[0]} | {cells[1]} | {row['missed_rounds']} |"
+        )
+    return "\n".join(lines)
+
+
 def _duration(seconds: float | int | None) -> str:
     if seconds is None:
         return "-"
@@ -135,7 +193,7 @@ def results_json(
     results: Mapping[str, Figures],
     alone: Mapping[str, float],
     *,
-    cpu_ms: float,
+    cpu: Mapping[int, RefreshCpu],
     memory: float,
 ) -> dict[str, Any]:
     """Everything measured, in the documented shape."""
@@ -161,11 +219,35 @@ def results_json(
             ),
             "adaptive_over_oracle_requests_alone": round(alone["adaptive"] / alone["oracle"], 2),
         },
-        "refresh_cpu_ms_200_due": round(cpu_ms, 1),
+        "follow_modes": follow_modes(results),
+        "oracle_ratio": {
+            household: round(
+                results[adaptive_name].requests_per_shipment
+                / results[oracle_name].requests_per_shipment,
+                2,
+            )
+            for household, (adaptive_name, oracle_name) in HOUSEHOLDS.items()
+        },
+        "peak_requests_per_hour": {
+            household: {
+                source: {"peak": peak, "limit": SOURCE_BUDGETS[Source(source)]}
+                for source, peak in results[adaptive_name].peak_per_hour.items()
+            }
+            for household, (adaptive_name, _) in HOUSEHOLDS.items()
+        },
+        "refresh_cpu_ms_200_due": round(cpu[DUE].median, 1),
+        "refresh_cpu_ms_by_due": {str(size): round(c.median, 1) for size, c in cpu.items()},
+        "refresh_cpu_ms_fastest_by_due": {
+            str(size): round(c.fastest, 1) for size, c in cpu.items()
+        },
+        "refresh_cpu_ms_split_by_due": {
+            str(size): {"clients": round(c.clients, 1), "tracker": round(c.tracker, 1)}
+            for size, c in cpu.items()
+        },
         "memory_bytes_per_shipment": round(memory),
         "settings": {
             "batch_sizes": {source.value: size for source, size in simulator.BATCH_SIZES.items()},
-            "early_window_s": simulator.EARLY_WINDOW.total_seconds(),
+            "batch_window_s": BATCH_WINDOW.total_seconds(),
             "due_in_refresh": DUE,
         },
         "corpus": corpus_stats(journeys),
@@ -177,60 +259,72 @@ def results_json(
 
 @contextmanager
 def _patched(changes: Mapping[str, Any]) -> Iterator[None]:
-    """Change policy constants for the duration of a run, then put them back.
+    """Change policy (or `tracker.`) constants for the duration of a run, then put them back.
 
     A name maps to a new value; a (table, key) name maps to a new entry of that table.
     """
-    saved_attrs = {name: getattr(policy, name) for name in changes if "." not in name}
+    modules = {"policy": policy, "tracker": tracker}
+    saved: list[tuple[Any, str, Any]] = []
     saved_intervals = dict(policy.STAGE_INTERVALS)
     saved_floors = dict(policy.SOURCE_FLOORS)
     try:
         for name, value in changes.items():
-            if "." in name:
-                table_name, key = name.split(".", 1)
-                table = getattr(policy, table_name)
+            module_name, _, rest = name.rpartition(":")
+            module = modules[module_name or "policy"]
+            if "." in rest:
+                table_name, key = rest.split(".", 1)
+                table = getattr(module, table_name)
                 table[next(k for k in table if str(k) == key)] = value
             else:
-                setattr(policy, name, value)
+                saved.append((module, rest, getattr(module, rest)))
+                setattr(module, rest, value)
         yield
     finally:
-        for name, value in saved_attrs.items():
-            setattr(policy, name, value)
+        for module, attr, value in reversed(saved):
+            setattr(module, attr, value)
         policy.STAGE_INTERVALS.clear()
         policy.STAGE_INTERVALS.update(saved_intervals)
         policy.SOURCE_FLOORS.clear()
         policy.SOURCE_FLOORS.update(saved_floors)
 
 
-# Variants of the adaptive poller: policy constants to change, and its early window.
+# Variants of the tracker: constants to change, and its batch window.
 WHAT_IF: Final[Mapping[str, tuple[Mapping[str, Any], timedelta]]] = {
-    "as configured": ({}, simulator.EARLY_WINDOW),
-    "round window 06:00-12:00 every 12 min (before tuning)": (
-        {"ROUND_END": time(12, 0), "ROUND_INTERVAL": timedelta(minutes=12)},
-        simulator.EARLY_WINDOW,
+    "as configured": ({}, BATCH_WINDOW),
+    "no riders (nothing piggy-backs)": ({"tracker:RIDE_AFTER": 2.0}, BATCH_WINDOW),
+    "Cainiao floor 30 min (before tuning)": (
+        {"SOURCE_FLOORS.cainiao": timedelta(minutes=30)},
+        BATCH_WINDOW,
     ),
-    "Cainiao floor 15 min": (
-        {"SOURCE_FLOORS.cainiao": timedelta(minutes=15)},
-        simulator.EARLY_WINDOW,
+    "last mile hourly outside the round": (
+        {"STAGE_INTERVALS.last_mile": timedelta(hours=1)},
+        BATCH_WINDOW,
     ),
-    "in_transit every 24 h": (
-        {"STAGE_INTERVALS.in_transit": timedelta(hours=24)},
-        simulator.EARLY_WINDOW,
+    "out for delivery every 10 min": (
+        {"STAGE_INTERVALS.out_for_delivery": timedelta(minutes=10)},
+        BATCH_WINDOW,
     ),
-    "batch window 30 min (the coordinator's is 2 min)": ({}, timedelta(minutes=30)),
+    "customs every 4 h": ({"STAGE_INTERVALS.customs": timedelta(hours=4)}, BATCH_WINDOW),
+    "last mile every 3 h outside the round": (
+        {"STAGE_INTERVALS.last_mile": timedelta(hours=3)},
+        BATCH_WINDOW,
+    ),
 }
 
 
 def what_if(journeys: Sequence[Journey]) -> str:
     """The adaptive poller under each variant of WHAT_IF, as a Markdown table."""
     lines = [
-        "| variant | requests/shipment | OFD p50 / p95 | OFD p95: cainiao_then_usps"
-        " / cainiao_only / usps_domestic | rounds missed (>= 1 h) |",
-        "|" + " --- |" * 5,
+        "| variant | requests/shipment | x oracle | OFD p50 / p95 | OFD p95: cainiao_then_usps"
+        " / cainiao_only / usps_domestic | delivered p95 | rounds missed (>= 1 h) |",
+        "|" + " --- |" * 7,
     ]
+    oracle = simulator.figures(simulator.simulate_oracle(journeys)).requests_per_shipment
     for label, (changes, early) in WHAT_IF.items():
         with _patched(changes):
-            tally = simulator.simulate(journeys, simulator.AdaptivePoller(early=early))
+            tally = simulator.simulate_tracker(
+                journeys, settings=TrackerSettings(batch_window=early)
+            )
         figures = simulator.figures(tally)
         ofd = figures.delay_summary(Stage.OUT_FOR_DELIVERY)
         paths = " / ".join(
@@ -239,10 +333,12 @@ def what_if(journeys: Sequence[Journey]) -> str:
             )
             for path in ("cainiao_then_usps", "cainiao_only", "usps_domestic")
         )
+        delivered = figures.delay_summary(Stage.DELIVERED)
         lines.append(
             f"| {label} | {figures.requests_per_shipment:.1f} |"
+            f" {figures.requests_per_shipment / oracle:.2f} |"
             f" {_duration(ofd['p50'])} / {_duration(ofd['p95'])} |"
-            f" {paths} |"
+            f" {paths} | {_duration(delivered['p95'])} |"
             f" {figures.missed_rounds} ({figures.missed_long_rounds}) |"
         )
     return "\n".join(lines)
@@ -254,16 +350,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON")
     parser.add_argument("--what-if", action="store_true", help="also run policy variants")
     parser.add_argument("--corpus", type=Path, default=CORPUS_DIR, help="journey files to replay")
+    parser.add_argument(
+        "--sizes",
+        type=lambda text: [int(size) for size in text.split(",")],
+        default=list(SIZES),
+        help="shipments due in the refreshes whose CPU is measured (default 10,200,2000)",
+    )
     args = parser.parse_args(argv)
 
     started = clock.monotonic()
     journeys = load_corpus(args.corpus)
     results = run_all(journeys)
     alone = run_solo(journeys)
-    case = prepare(journeys)
-    cpu_ms = refresh_cpu_ms(case)
-    memory = memory_per_shipment(case)
-    data = results_json(journeys, results, alone, cpu_ms=cpu_ms, memory=memory)
+    cpu = {size: refresh_cpu(prepare(journeys, size)) for size in sorted({*args.sizes, DUE})}
+    memory = memory_per_shipment(prepare(journeys, DUE))
+    data = results_json(journeys, results, alone, cpu=cpu, memory=memory)
     args.output.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
     stats = data["corpus"]
@@ -288,6 +389,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             for path, v in by_path.items()
         )
     )
+    print("\nby how the last mile is followed (adaptive; delays from the event's visibility at")
+    print("the source that follows the parcel):\n")
+    print(modes_table(data))
+    print()
+    for household, ratio in data["oracle_ratio"].items():
+        peaks = ", ".join(
+            f"{source} {v['peak']} (limit {v['limit']})"
+            for source, v in data["peak_requests_per_hour"][household].items()
+        )
+        print(f"household {household}: {ratio}x the oracle; peak requests per hour: {peaks}")
     stages = results["adaptive"].lookups_by_stage
     shipments = len(journeys)
     print(
@@ -295,8 +406,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         + ", ".join(f"{stage} {count / shipments:.1f}" for stage, count in stages.items())
     )
     print(
-        f"one refresh with {DUE} shipments due: {data['refresh_cpu_ms_200_due']} ms CPU;"
-        f" {data['memory_bytes_per_shipment']} bytes per shipment held"
+        "one refresh, CPU by shipments due (median, fastest; clients + tracker): "
+        + ", ".join(
+            f"{size}: {ms} ms, {data['refresh_cpu_ms_fastest_by_due'][size]} ms"
+            f" ({split['clients']} + {split['tracker']})"
+            for size, ms in data["refresh_cpu_ms_by_due"].items()
+            for split in (data["refresh_cpu_ms_split_by_due"][size],)
+        )
+        + f"; {data['memory_bytes_per_shipment']} bytes per shipment held"
     )
     if args.what_if:
         print("\nwhat if (adaptive only):\n")

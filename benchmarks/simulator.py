@@ -1,68 +1,81 @@
 """A virtual-clock simulator: pollers against portals that answer from the journey corpus.
 
 The carrier side (`Portal`) answers a poll of one (source, number) with the events that
-portal shows at that instant (`visible_at <= now`). Pollers decide when to ask what:
+portal shows at that instant (`visible_at <= now`). Who decides when to ask what:
 
-- `AdaptivePoller` uses only the real engine: the snapshots of every source it follows
-  go through `build_shipment` (with the history it kept), and `next_check` decides per
-  (source, number) when to look again, with the destination zone as `local_tz` and the
-  Cainiao leg marked superseded once the local carrier's own source follows the number.
+- `simulate_tracker` runs the integration's own `Tracker` (tracking/tracker.py), the
+  object the Home Assistant coordinator and the `track` command run, for the whole
+  household on a virtual clock. Its clients are in-process fakes (`CorpusClient`) that
+  answer from the portals at that clock and batch as the real clients do; shipments are
+  added when their owner added them and removed at the end of observation, and the next
+  refresh comes when the tracker says (within its refresh bounds), as the coordinator
+  schedules it.
 - `FixedPoller` asks about every number of every parcel it follows at a fixed interval on
   one household clock (one coordinator refresh), follows the local number once Cainiao
   names it, and stops once it has seen the parcel delivered (or returned).
 - `oracle` asks once, right when each event first becomes visible: the limit.
 
-All parcels live in one simulated Home Assistant: the numbers due at one instant are
-batched per source (`BATCH_SIZES`), and a batched request counts once. Like the
-coordinator, the adaptive poller also asks, at that instant, about the numbers due within
-`EARLY_WINDOW` (never before a source's floor), and about a local number the moment the
-handoff names it. The loop is event-driven (a heap of the next poll instants), so five
+The fixed pollers' loop is event-driven (a heap of the next poll instants), so five
 months of a household run in seconds.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+import asyncio
 from bisect import bisect_right
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, timezone
 import heapq
 import math
+import random
 from typing import Final
 
 from custom_components.parcel_handoff.tracking.carriers import source_for_carrier
+from custom_components.parcel_handoff.tracking.clients import (
+    AfterShipClient,
+    CainiaoClient,
+    SeventeenTrackClient,
+    UspsClient,
+)
+from custom_components.parcel_handoff.tracking.clients.base import unique_numbers
+from custom_components.parcel_handoff.tracking.errors import TrackingNotFoundError
 from custom_components.parcel_handoff.tracking.model import (
     FINAL_STAGES,
     EtaWindow,
     Shipment,
     Source,
+    SourceResult,
     SourceSnapshot,
     Stage,
     TrackingEvent,
 )
-from custom_components.parcel_handoff.tracking.policy import (
-    SOURCE_FLOORS,
-    CheckContext,
-    is_due,
-    next_check,
+from custom_components.parcel_handoff.tracking.tracker import (
+    AGGREGATORS,
+    ShipmentConfig,
+    Tracker,
+    TrackerSettings,
 )
-from custom_components.parcel_handoff.tracking.timeline import build_shipment
 
 from .corpus import HOUSEHOLD_START, CorpusEvent, Journey, delivery_rounds
 
-# Numbers per request, as the clients send them (tracking/clients/*.py `max_batch`).
+# Numbers per request: the real clients' `max_batch`.
 BATCH_SIZES: Final[Mapping[Source, int]] = {
-    Source.CAINIAO: 10,
-    Source.USPS: 35,
-    Source.SEVENTEEN_TRACK: 40,
-    Source.AFTERSHIP: 50,
+    Source.CAINIAO: CainiaoClient.max_batch,
+    Source.USPS: UspsClient.max_batch,
+    Source.SEVENTEEN_TRACK: SeventeenTrackClient.max_batch,
+    Source.AFTERSHIP: AfterShipClient.max_batch,
 }
-# A number due this soon is asked now, with the numbers already due (the coordinator's
-# BATCH_WINDOW in const.py).
-EARLY_WINDOW: Final = timedelta(minutes=2)
-# A leg the policy finds overdue is asked at the next wake-up, this much later.
+# The sources a household with a USPS key has (the corpus's default).
+HOUSEHOLD_SOURCES: Final = (Source.CAINIAO, Source.USPS)
+# A household with a 17TRACK key instead: 17TRACK follows every local carrier.
+AGGREGATOR_SOURCES: Final = (Source.CAINIAO, Source.SEVENTEEN_TRACK)
+# How late an aggregator shows a local carrier's scan (one lag per journey, in this range):
+# it reads the carrier's own portal on its own schedule. An assumption, not a measurement.
+AGGREGATOR_LAG: Final = (timedelta(minutes=30), timedelta(hours=2))
+# A fixed poller's leg found overdue is asked at the next wake-up, this much later.
 OVERDUE_DELAY: Final = timedelta(seconds=1)
 # The stages whose detection delay is measured.
 WATCHED_STAGES: Final = (Stage.OUT_FOR_DELIVERY, Stage.AVAILABLE_FOR_PICKUP, Stage.DELIVERED)
@@ -109,6 +122,32 @@ def tracking_event(event: CorpusEvent) -> TrackingEvent:
     )
 
 
+def with_aggregator(journey: Journey, source: Source = Source.SEVENTEEN_TRACK) -> Journey:
+    """The journey with an aggregator's copies of every scan of the local carrier.
+
+    The aggregator shows a scan `lag` after it happened (one lag per journey, drawn from
+    AGGREGATOR_LAG by the journey's id), never before the carrier's own portal does; a
+    copy is a relay of the scan (same key).
+    """
+    low, high = AGGREGATOR_LAG
+    lag = low + (high - low) * random.Random(journey.id).random()
+    copies = []
+    for event in journey.originals:
+        if event.carrier == "Cainiao":
+            continue
+        own = event.visible_at if event.source is not Source.CAINIAO else event.time
+        copies.append(
+            replace(
+                event,
+                id=f"{event.id}-{source.value}",
+                source=source,
+                visible_at=max(own, event.time + lag),
+                relay_of=event.id,
+            )
+        )
+    return replace(journey, events=(*journey.events, *copies))
+
+
 class Portal:
     """The carrier side of one journey: every source's view of it at any instant."""
 
@@ -131,6 +170,13 @@ class Portal:
             )
         else:
             self._eta = None
+
+    @property
+    def numbers(self) -> tuple[str, ...]:
+        """Every number of the journey: the one the owner added, then the local one."""
+        journey = self.journey
+        local = (journey.local_number,) if journey.local_number else ()
+        return (journey.origin_number, *local)
 
     @property
     def origin(self) -> Leg:
@@ -159,7 +205,10 @@ class Portal:
         self, leg: Leg, events: tuple[TrackingEvent, ...], *, knows_local: bool
     ) -> SourceSnapshot:
         journey = self.journey
-        is_origin = leg == self.origin
+        # The carrier's own estimate; an aggregator relays it for the same number.
+        is_origin = leg == self.origin or (
+            leg.source in AGGREGATORS and leg.number == journey.origin_number
+        )
         if leg.source is Source.CAINIAO:
             # Cainiao knows a real order's number before its first scan ("seller preparing").
             found = bool(events) or journey.events != ()
@@ -177,11 +226,15 @@ class Portal:
                 ),
                 eta=self._eta if is_origin else None,
             )
+        if leg.source is Source.USPS:
+            carrier: str | None = "USPS"
+        else:  # an aggregator names the carrier it follows
+            carrier = events[0].carrier if events else journey.local_carrier
         return SourceSnapshot(
             source=leg.source,
             tracking_number=leg.number,
             found=bool(events),
-            carrier="USPS" if leg.source is Source.USPS else None,
+            carrier=carrier,
             events=events,
             eta=self._eta if is_origin else None,
         )
@@ -194,7 +247,6 @@ class Poller(ABC):
     """Decides when to ask about which number of each parcel."""
 
     name: str
-    early: timedelta = timedelta()
 
     @abstractmethod
     def start(self, index: int, portal: Portal) -> dict[Leg, datetime]:
@@ -210,92 +262,6 @@ class Poller(ABC):
         """The stage the poller believes parcel `index` is in, if it keeps one."""
         del index
         return None
-
-    def may_ride(self, index: int, leg: Leg, now: datetime) -> bool:
-        """Whether `leg` of parcel `index` may be asked early, at `now`, in a shared request."""
-        del index, leg, now
-        return True
-
-
-@dataclass(slots=True)
-class _Followed:
-    """What the adaptive poller keeps about one parcel between polls."""
-
-    portal: Portal
-    legs: set[Leg]
-    snapshots: dict[Leg, SourceSnapshot] = field(default_factory=dict)
-    last: dict[Leg, datetime] = field(default_factory=dict)
-    history: tuple[TrackingEvent, ...] = ()
-    shipment: Shipment | None = None
-
-
-class AdaptivePoller(Poller):
-    """The integration's poller: the real timeline merge and the real polling policy."""
-
-    name = "adaptive"
-
-    def __init__(self, *, early: timedelta = EARLY_WINDOW) -> None:
-        """No parcel followed yet; numbers due within `early` are asked with those due."""
-        self.early = early
-        self.parcels: dict[int, _Followed] = {}
-
-    def stage_of(self, index: int) -> str | None:
-        """The stage of the shipment the engine built at the last poll."""
-        shipment = self.parcels[index].shipment
-        return shipment.stage.value if shipment is not None else "added"
-
-    def may_ride(self, index: int, leg: Leg, now: datetime) -> bool:
-        """Early, but never before the source's floor since the last look."""
-        last = self.parcels[index].last.get(leg)
-        return last is None or now - last >= SOURCE_FLOORS[leg.source]
-
-    def start(self, index: int, portal: Portal) -> dict[Leg, datetime]:
-        """Poll the added number at once."""
-        self.parcels[index] = _Followed(portal=portal, legs={portal.origin})
-        return {portal.origin: portal.journey.added_at}
-
-    def after_poll(
-        self, index: int, now: datetime, replies: Mapping[Leg, Reply]
-    ) -> dict[Leg, datetime | None]:
-        """Rebuild the shipment with the engine and ask the policy about every leg."""
-        parcel = self.parcels[index]
-        journey = parcel.portal.journey
-        origin = parcel.portal.origin
-        for leg, reply in replies.items():
-            parcel.snapshots[leg] = reply.snapshot
-            parcel.last[leg] = now
-        shipment = build_shipment(
-            journey.origin_number,
-            parcel.snapshots.values(),
-            now=now,
-            history=parcel.history,
-            added_at=journey.added_at,
-        )
-        parcel.history = shipment.events
-        parcel.shipment = shipment
-        local_number = shipment.local_tracking_number
-        local_source = source_for_carrier(shipment.local_carrier)
-        if local_number is not None and local_source is not None:
-            local = Leg(local_source, local_number)
-            if local != origin:
-                parcel.legs.add(local)
-        # As the coordinator: superseded once another source follows the local number.
-        superseded = any(leg.source is not origin.source for leg in parcel.legs)
-        updates: dict[Leg, datetime | None] = {}
-        for leg in sorted(parcel.legs):
-            if leg not in parcel.last:
-                updates[leg] = now  # a number never asked is asked at once
-                continue
-            context = CheckContext(
-                source=leg.source,
-                last_check=parcel.last.get(leg),
-                local_tz=journey.zone,
-                superseded=superseded and leg == origin,
-            )
-            updates[leg] = next_check(shipment, now, context)
-            if updates[leg] is None:
-                parcel.legs.discard(leg)
-        return updates
 
 
 class FixedPoller(Poller):
@@ -355,10 +321,15 @@ class Tally:
     first_seen: dict[tuple[int, str], datetime] = field(default_factory=dict)
     stage_lookups: Counter[str] = field(default_factory=Counter)
     polls: list[tuple[datetime, int, Leg]] | None = None
+    views: dict[int, Shipment] = field(default_factory=dict)
+    sources: tuple[Source, ...] = HOUSEHOLD_SOURCES
+    sent: list[tuple[datetime, Source, int]] = field(default_factory=list)
 
-    def request(self, source: Source, count: int = 1) -> None:
-        """Count requests sent to `source`."""
+    def request(self, source: Source, count: int = 1, *, at: datetime | None = None) -> None:
+        """Count requests sent to `source` (at the instant `at`, when known)."""
         self.requests[source] += count
+        if at is not None and count:
+            self.sent.append((at, source, count))
 
     def seen(self, index: int, leg: Leg, now: datetime, keys: Iterable[str]) -> None:
         """Record a poll of `leg` of parcel `index` that showed `keys` at `now`."""
@@ -410,7 +381,7 @@ def simulate(journeys: Sequence[Journey], poller: Poller, *, record: bool = Fals
                 due[(index, leg)] = None
         if not due:
             continue
-        polled = _batch(due, next_at, now, poller, tally)
+        polled = _batch(due, tally, now)
         replies: dict[int, dict[Leg, Reply]] = defaultdict(dict)
         for index, leg in polled:
             del next_at[(index, leg)]
@@ -426,34 +397,168 @@ def simulate(journeys: Sequence[Journey], poller: Poller, *, record: bool = Fals
 
 
 def _batch(
-    due: Mapping[tuple[int, Leg], None],
-    next_at: Mapping[tuple[int, Leg], datetime],
-    now: datetime,
-    poller: Poller,
-    tally: Tally,
+    due: Mapping[tuple[int, Leg], None], tally: Tally, now: datetime | None = None
 ) -> list[tuple[int, Leg]]:
-    """What is due, plus what falls due within the poller's early window; requests per source."""
+    """What is due, and the requests it takes per source (batched as the clients do)."""
     polled = list(due)
-    if poller.early:
-        polled.extend(
-            key
-            for key, when in next_at.items()
-            if key not in due
-            and is_due(when, now, early=poller.early)
-            and poller.may_ride(key[0], key[1], now)
-        )
     for source, count in sorted(Counter(leg.source for _, leg in polled).items()):
-        tally.request(source, math.ceil(count / BATCH_SIZES[source]))
+        tally.request(source, math.ceil(count / BATCH_SIZES[source]), at=now)
     return polled
 
 
-def simulate_oracle(journeys: Sequence[Journey]) -> Tally:
+# --- the tracker -----------------------------------------------------------------------
+
+
+class VirtualClock:
+    """The simulated instant, moved by the simulation loop."""
+
+    def __init__(self, now: datetime) -> None:
+        """Start at `now`."""
+        self.now = now
+
+    def __call__(self) -> datetime:
+        """The current simulated instant."""
+        return self.now
+
+
+class CorpusClient:
+    """One source's client, in process: answers from the portals at the virtual clock.
+
+    It batches as the real client does (`BATCH_SIZES`) and counts each batch as one
+    request; every number it answers for is noted in the tally as a poll of that leg.
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        portals: Sequence[Portal],
+        clock: VirtualClock,
+        tally: Tally,
+        stage_of: Callable[[int], str | None],
+    ) -> None:
+        """Answer for the numbers of `portals` on `source`."""
+        self.source = source
+        self.max_batch = BATCH_SIZES[source]
+        self.requests_made = 0
+        self._portals = portals
+        self._owner: dict[str, int] = {}
+        for index, portal in enumerate(portals):
+            for number in portal.numbers:
+                self._owner.setdefault(number, index)
+        self._clock = clock
+        self._tally = tally
+        self._stage_of = stage_of
+
+    async def async_track(self, numbers: Sequence[str]) -> dict[str, SourceResult]:
+        """Every number's snapshot as its portal shows it now (not found: unknown)."""
+        now = self._clock()
+        wanted = unique_numbers(numbers)
+        requests = math.ceil(len(wanted) / BATCH_SIZES[self.source])
+        self.requests_made += requests
+        self._tally.request(self.source, requests, at=now)
+        results: dict[str, SourceResult] = {}
+        for number in wanted:
+            index = self._owner.get(number)
+            if index is None:
+                results[number] = TrackingNotFoundError(f"{self.source} does not know it")
+                continue
+            leg = Leg(self.source, number)
+            reply = self._portals[index].answer(leg, now)
+            self._tally.seen(index, leg, now, reply.keys)
+            if (stage := self._stage_of(index)) is not None:
+                self._tally.stage_lookups[stage] += 1
+            results[number] = reply.snapshot
+        return results
+
+
+def simulate_tracker(
+    journeys: Sequence[Journey],
+    *,
+    sources: Sequence[Source] = HOUSEHOLD_SOURCES,
+    settings: TrackerSettings | None = None,
+    record: bool = False,
+) -> Tally:
+    """Replay every journey through the integration's Tracker, all in one household.
+
+    A shipment is added at its `added_at` (and refreshed at once, as the integration
+    does for a new subentry) and removed at its `end_at`; in between the tracker is
+    refreshed when it asks to be. With `record`, the tally keeps every poll.
+    """
+    return asyncio.run(_simulate_tracker(journeys, sources, settings, record=record))
+
+
+async def _simulate_tracker(
+    journeys: Sequence[Journey],
+    sources: Sequence[Source],
+    settings: TrackerSettings | None,
+    *,
+    record: bool,
+) -> Tally:
+    tally = Tally(
+        poller="adaptive", journeys=journeys, polls=[] if record else None, sources=tuple(sources)
+    )
+    portals = [Portal(journey) for journey in journeys]
+    if not journeys:
+        return tally
+    clock = VirtualClock(min(journey.added_at for journey in journeys))
+    ids = [f"{index:04d}" for index in range(len(journeys))]
+    tracker: Tracker
+
+    def stage_of(index: int) -> str | None:
+        state = tracker.shipments.get(ids[index])
+        if state is None or state.shipment is None:
+            return "added"
+        return state.shipment.stage.value
+
+    tracker = Tracker(
+        {source: CorpusClient(source, portals, clock, tally, stage_of) for source in sources},
+        settings=settings,
+        clock=clock,
+    )
+    configs = [
+        ShipmentConfig(
+            shipment_id=ids[index],
+            title=journey.id,
+            tracking_number=journey.origin_number,
+            time_zone=journey.zone,
+        )
+        for index, journey in enumerate(journeys)
+    ]
+    # The instants the household changes: parcels added, parcels given up.
+    changes = sorted({j.added_at for j in journeys} | {j.end_at for j in journeys})
+    following: list[ShipmentConfig] = []
+    next_refresh: datetime | None = None
+    while changes or (next_refresh is not None and following):
+        if changes and (next_refresh is None or changes[0] <= next_refresh):
+            clock.now = changes.pop(0)
+            following = [
+                config
+                for config, journey in zip(configs, journeys, strict=True)
+                if journey.added_at <= clock.now < journey.end_at
+            ]
+            tracker.sync(following)
+        else:
+            assert next_refresh is not None
+            clock.now = next_refresh
+        result = await tracker.async_refresh()
+        next_refresh = clock.now + tracker.refresh_interval(clock.now, result.next_due)
+        for sid, state in result.shipments.items():
+            if state.shipment is not None:
+                tally.views[int(sid)] = state.shipment
+    return tally
+
+
+def simulate_oracle(
+    journeys: Sequence[Journey], sources: Sequence[Source] = HOUSEHOLD_SOURCES
+) -> Tally:
     """One request right when each event first becomes visible, batched per instant."""
-    tally = Tally(poller="oracle", journeys=journeys)
+    tally = Tally(poller="oracle", journeys=journeys, sources=tuple(sources))
     polls: dict[tuple[datetime, Source], set[tuple[int, Leg]]] = defaultdict(set)
     for index, journey in enumerate(journeys):
         first: dict[str, CorpusEvent] = {}
         for event in journey.events:
+            if event.source not in sources:
+                continue
             kept = first.get(event.key)
             if kept is None or event.visible_at < kept.visible_at:
                 first[event.key] = event
@@ -461,7 +566,7 @@ def simulate_oracle(journeys: Sequence[Journey]) -> Tally:
             polls[(event.visible_at, event.source)].add((index, Leg(event.source, event.number)))
     portals = [Portal(journey) for journey in journeys]
     for (when, source), legs in sorted(polls.items()):
-        tally.request(source, math.ceil(len(legs) / BATCH_SIZES[source]))
+        tally.request(source, math.ceil(len(legs) / BATCH_SIZES[source]), at=when)
         for index, leg in sorted(legs):
             tally.seen(index, leg, when, portals[index].answer(leg, when).keys)
     return tally
@@ -497,6 +602,9 @@ class Figures:
     missed_rounds: int
     missed_long_rounds: int
     lookups_by_stage: dict[str, int] = field(default_factory=dict)
+    delays_by_mode: dict[str, dict[Stage, list[float]]] = field(default_factory=dict)
+    missed_by_mode: dict[str, int] = field(default_factory=dict)
+    peak_per_hour: dict[str, int] = field(default_factory=dict)
 
     @property
     def requests(self) -> int:
@@ -524,8 +632,10 @@ def _summary(values: Sequence[float]) -> dict[str, float | int | None]:
     }
 
 
-def journey_path(journey: Journey) -> str:
-    """How the integration follows the parcel's last mile."""
+def journey_path(journey: Journey, sources: Sequence[Source] = HOUSEHOLD_SOURCES) -> str:
+    """How the integration follows the parcel's last mile with the household's sources."""
+    if Source.USPS not in sources and any(s in sources for s in AGGREGATORS):
+        return "aggregator"
     if journey.origin_source is Source.USPS:
         return "usps_domestic"
     if journey.local_source is Source.USPS:
@@ -533,16 +643,29 @@ def journey_path(journey: Journey) -> str:
     return "cainiao_only"
 
 
+# The stages whose delay is reported per way of following the last mile.
+MODE_STAGES: Final = (Stage.OUT_FOR_DELIVERY, Stage.AVAILABLE_FOR_PICKUP)
+
+
 def figures(tally: Tally) -> Figures:
-    """Detection delays and missed rounds from what a poller saw."""
+    """Detection delays and missed rounds from what a poller saw.
+
+    A delay runs from the instant the event first shows at a source the household
+    follows the parcel with (a relay's lag is the portal's, not the poller's).
+    """
     delays: dict[Stage, list[float]] = {stage: [] for stage in WATCHED_STAGES}
     by_path: dict[str, list[float]] = defaultdict(list)
+    by_mode: dict[str, dict[Stage, list[float]]] = defaultdict(
+        lambda: {stage: [] for stage in MODE_STAGES}
+    )
+    missed_by_mode: Counter[str] = Counter()
     undetected: Counter[Stage] = Counter()
     rounds = long_rounds = missed = missed_long = 0
     for index, journey in enumerate(tally.journeys):
-        first_visible = journey.first_visible()
+        first_visible = journey.first_visible(tally.sources)
+        mode = journey_path(journey, tally.sources)
         for event in journey.originals:
-            if event.stage not in WATCHED_STAGES:
+            if event.stage not in WATCHED_STAGES or event.key not in first_visible:
                 continue
             seen = tally.first_seen.get((index, event.key))
             if seen is None:
@@ -551,16 +674,19 @@ def figures(tally: Tally) -> Figures:
             delay = (seen - first_visible[event.key]).total_seconds()
             delays[event.stage].append(delay)
             if event.stage is Stage.OUT_FOR_DELIVERY:
-                by_path[journey_path(journey)].append(delay)
+                by_path[mode].append(delay)
+            if event.stage in MODE_STAGES:
+                by_mode[mode][event.stage].append(delay)
         for start, end in delivery_rounds(journey):
             long_round = end is None or end.time - start.time >= LONG_ROUND
             rounds += 1
             long_rounds += long_round
             seen = tally.first_seen.get((index, start.key))
-            ended = first_visible[end.key] if end is not None else None
+            ended = first_visible.get(end.key) if end is not None else None
             if seen is None or (ended is not None and seen >= ended):
                 missed += 1
                 missed_long += long_round
+                missed_by_mode[mode] += 1
     return Figures(
         poller=tally.poller,
         shipments=len(tally.journeys),
@@ -576,7 +702,28 @@ def figures(tally: Tally) -> Figures:
         missed_rounds=missed,
         missed_long_rounds=missed_long,
         lookups_by_stage=dict(tally.stage_lookups.most_common()),
+        delays_by_mode={mode: dict(values) for mode, values in sorted(by_mode.items())},
+        missed_by_mode=dict(missed_by_mode),
+        peak_per_hour={source.value: peak for source, peak in peak_per_hour(tally).items()},
     )
+
+
+def peak_per_hour(tally: Tally) -> dict[Source, int]:
+    """The most requests each source got within any one hour (a sliding window)."""
+    peaks: dict[Source, int] = {}
+    for source in {source for _, source, _ in tally.sent}:
+        sent = sorted((at, count) for at, s, count in tally.sent if s is source)
+        window = 0
+        start = 0
+        peak = 0
+        for at, count in sent:
+            window += count
+            while sent[start][0] <= at - timedelta(hours=1):
+                window -= sent[start][1]
+                start += 1
+            peak = max(peak, window)
+        peaks[source] = peak
+    return dict(sorted(peaks.items()))
 
 
 FIXED_INTERVALS: Final[Mapping[str, timedelta]] = {
@@ -587,15 +734,24 @@ FIXED_INTERVALS: Final[Mapping[str, timedelta]] = {
 
 
 def pollers() -> list[Poller]:
-    """Ours and the fixed-interval pollers it is compared with, fresh."""
-    fixed: list[Poller] = [FixedPoller(name, every) for name, every in FIXED_INTERVALS.items()]
-    return [AdaptivePoller(), *fixed]
+    """The fixed-interval pollers the tracker is compared with, fresh."""
+    return [FixedPoller(name, every) for name, every in FIXED_INTERVALS.items()]
 
 
 def run_all(journeys: Sequence[Journey]) -> dict[str, Figures]:
-    """Every poller over the corpus as one household, then the oracle."""
-    results = {poller.name: figures(simulate(journeys, poller)) for poller in pollers()}
+    """The tracker and every fixed poller over the corpus as one household, then the oracle.
+
+    `adaptive_aggregator` and `oracle_aggregator` are the same corpus in a household that
+    follows local carriers through 17TRACK (no USPS key).
+    """
+    results = {"adaptive": figures(simulate_tracker(journeys))}
+    results.update({poller.name: figures(simulate(journeys, poller)) for poller in pollers()})
     results["oracle"] = figures(simulate_oracle(journeys))
+    aggregated = [with_aggregator(journey) for journey in journeys]
+    results["adaptive_aggregator"] = figures(
+        simulate_tracker(aggregated, sources=AGGREGATOR_SOURCES)
+    )
+    results["oracle_aggregator"] = figures(simulate_oracle(aggregated, AGGREGATOR_SOURCES))
     return results
 
 
@@ -603,6 +759,7 @@ def run_solo(journeys: Sequence[Journey]) -> dict[str, float]:
     """Requests per parcel when each parcel is alone: no batching across parcels."""
     totals: Counter[str] = Counter()
     for journey in journeys:
+        totals["adaptive"] += sum(simulate_tracker([journey]).requests.values())
         for poller in pollers():
             totals[poller.name] += sum(simulate([journey], poller).requests.values())
         totals["oracle"] += sum(simulate_oracle([journey]).requests.values())

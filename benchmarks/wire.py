@@ -178,8 +178,8 @@ def _distinct(number: str, index: int | None) -> str:
 
 
 def renumber(number: str, index: int) -> str:
-    """A distinct number of the same shape: its last three digits replaced by `index`."""
-    match = re.search(r"(\d{3})(\D*)$", number)
+    """A distinct number of the same shape: its last four digits replaced by `index`."""
+    match = re.search(r"(\d{4})(\D*)$", number)
     if match is None:
         raise ValueError(f"cannot renumber {number!r}")
-    return f"{number[: match.start(1)]}{index % 1000:03d}{match.group(2)}"
+    return f"{number[: match.start(1)]}{index % 10000:04d}{match.group(2)}"

@@ -54,10 +54,8 @@ async def _async_entry_updated(hass: HomeAssistant, entry: ParcelHandoffConfigEn
     ):
         hass.config_entries.async_schedule_reload(entry.entry_id)
         return
-    for sid, before in list(coordinator.setup_subentries.items()):
-        if (sub := entry.subentries.get(sid)) is not None and (sub.title, dict(sub.data)) != before:
-            coordinator.async_replace_shipment(sid)
-    # Adding 200 shipments must not mean 200 reloads.
+    # The tracker rebuilds a changed shipment alone (keeping what it learnt about the same
+    # numbers) and adds or drops the others: 200 additions must not mean 200 reloads.
     coordinator.async_sync_subentries()
     coordinator.async_update_listeners()
     await coordinator.async_request_refresh()

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 import logging
 from typing import Final
 
+from .tracking import tracker
 from .tracking.model import Source
 
 DOMAIN: Final = "parcel_handoff"
@@ -57,14 +57,12 @@ DEFAULT_SENSITIVITY: Final = "normal"
 DEFAULT_KEEP_DELIVERED_DAYS: Final = 0
 MAX_KEEP_DELIVERED_DAYS: Final = 365
 
-# Polling bounds of the coordinator, whatever the policy asks.
-MIN_UPDATE_INTERVAL: Final = timedelta(seconds=30)
-MAX_UPDATE_INTERVAL: Final = timedelta(hours=6)
-# Checks due within this window join the current batch rather than wait for their own.
-BATCH_WINDOW: Final = timedelta(minutes=2)
+# Polling bounds of the coordinator, whatever the policy asks (the tracker's).
+MIN_UPDATE_INTERVAL: Final = tracker.MIN_REFRESH_INTERVAL
+MAX_UPDATE_INTERVAL: Final = tracker.MAX_REFRESH_INTERVAL
 
 # Event types of the journey event entity besides the stages.
-EVENT_HANDOFF: Final = "handoff"
+EVENT_HANDOFF: Final = tracker.EVENT_HANDOFF
 
 # Actions.
 SERVICE_ADD_SHIPMENT: Final = "add_shipment"

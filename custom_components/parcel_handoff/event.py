@@ -69,7 +69,7 @@ class ParcelHandoffJourneyEvent(ParcelHandoffEntity, EventEntity):
         """
         for announcement in self.coordinator.announcements:
             if (
-                announcement.subentry_id != self.subentry_id
+                announcement.shipment_id != self.subentry_id
                 or announcement.serial <= self._last_serial
             ):
                 continue

@@ -167,7 +167,7 @@ def shipment_response(state: ShipmentState) -> dict[str, Any]:
     eta = shipment.eta if shipment else None
     next_check = state.next_check
     return {
-        "subentry_id": config.subentry_id,
+        "subentry_id": config.shipment_id,
         "name": config.title,
         "tracking_number": config.tracking_number,
         "order_number": config.order_number,

@@ -49,7 +49,7 @@ def _prepare_demo_config(config_dir: Path, *, reset: bool) -> bool:
     the next; `--reset` starts afresh. A development state is never wiped unasked.
     """
     marker = config_dir / DEMO_MARKER
-    has_state = (config_dir / ".storage").exists()
+    has_state = processes.holds_state(config_dir)
     if has_state and not marker.exists() and not reset:
         sys.exit(
             f"{config_dir} holds a development state (not a demo's). "

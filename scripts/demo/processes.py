@@ -74,6 +74,12 @@ def _link(link: Path, target: Path) -> None:
     link.symlink_to(relative)
 
 
+def holds_state(config_dir: Path) -> bool:
+    """True when Home Assistant has run on `config_dir` (what `seed_onboarding` writes is not)."""
+    storage = config_dir / ".storage"
+    return any((storage / name).exists() for name in ("auth", "core.config_entries"))
+
+
 def seed_onboarding(config_dir: Path) -> None:
     """On a fresh `config_dir`, mark onboarding's core-configuration step done.
 

@@ -167,8 +167,9 @@ def test_a_usps_number_without_scans_is_not_found_yet(corpus: list[Journey]) -> 
 
 def test_renumber_keeps_the_shape() -> None:
     """Distinct numbers of the same shape, for many parcels from one journey."""
-    assert renumber("LP00123456789012", 7) == "LP00123456789007"
-    assert renumber("RS1234567890Y", 42) == "RS1234567042Y"
+    assert renumber("LP00123456789012", 7) == "LP00123456780007"
+    assert renumber("RS1234567890Y", 42) == "RS1234560042Y"
+    assert renumber("RS1234567890Y", 1999) == "RS1234561999Y"
     with pytest.raises(ValueError, match="cannot renumber"):
         renumber("AB12", 1)
 

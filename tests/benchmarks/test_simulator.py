@@ -12,26 +12,30 @@ import pytest
 from benchmarks.corpus import CorpusEvent, Journey, Scenario, load_corpus
 from benchmarks.simulator import (
     BATCH_SIZES,
-    AdaptivePoller,
+    CorpusClient,
     FixedPoller,
     Leg,
     Poller,
     Portal,
     Reply,
     Tally,
+    VirtualClock,
     _batch,
     figures,
     journey_path,
     percentile,
     simulate,
     simulate_oracle,
+    simulate_tracker,
     tracking_event,
 )
 from benchmarks.wire import renumber
 from custom_components.parcel_handoff.tracking.clients.cainiao import CainiaoClient
 from custom_components.parcel_handoff.tracking.clients.usps import UspsClient
+from custom_components.parcel_handoff.tracking.errors import TrackingNotFoundError
 from custom_components.parcel_handoff.tracking.model import Source, Stage
 from custom_components.parcel_handoff.tracking.policy import SOURCE_FLOORS
+from custom_components.parcel_handoff.tracking.tracker import BATCH_WINDOW
 
 TEN_MINUTES = timedelta(minutes=10)
 
@@ -121,52 +125,44 @@ def test_a_batched_request_counts_once_per_source_call(corpus: list[Journey]) ->
     assert many.lookups[Source.CAINIAO] == 23 * one.lookups[Source.CAINIAO]
 
 
-class _Recorder(Poller):
-    """A poller that only exists to be batched."""
-
-    name = "recorder"
-
-    def __init__(self, early: timedelta, refuse: set[Leg] | None = None) -> None:
-        self.early = early
-        self.refuse = refuse or set()
-
-    def start(self, index: int, portal: Portal) -> dict[Leg, datetime]:
-        return {}
-
-    def after_poll(
-        self, index: int, now: datetime, replies: Mapping[Leg, Reply]
-    ) -> dict[Leg, datetime | None]:
-        return {}
-
-    def may_ride(self, index: int, leg: Leg, now: datetime) -> bool:
-        return leg not in self.refuse
-
-
-def test_batch_asks_what_falls_due_within_the_window_too() -> None:
-    """ceil(n / size) requests per source, counting what is due within the early window."""
-    now = datetime(2026, 1, 5, 9, tzinfo=UTC)
-    due = {(i, Leg(Source.CAINIAO, f"C{i}")): None for i in range(8)}
+def test_batch_counts_one_request_per_client_batch() -> None:
+    """ceil(n / size) requests per source for what is due at one instant."""
+    due = {(i, Leg(Source.CAINIAO, f"C{i}")): None for i in range(12)}
     due |= {(100 + i, Leg(Source.USPS, f"U{i}")): None for i in range(36)}
-    next_at = dict.fromkeys(due, now)
-    riders = {(200 + i, Leg(Source.CAINIAO, f"R{i}")): now + timedelta(minutes=i) for i in range(5)}
-    refused = Leg(Source.CAINIAO, "R1")  # within the window, but before its floor
-    next_at |= riders
-    next_at[(300, Leg(Source.CAINIAO, "LATE"))] = now + timedelta(hours=1)
     tally = Tally(poller="test", journeys=[])
-    polled = _batch(due, next_at, now, _Recorder(timedelta(minutes=15), {refused}), tally)
+    assert _batch(due, tally) == list(due)
     assert tally.requests == {Source.CAINIAO: 2, Source.USPS: 2}
-    extra = [key[1].number for key in polled if key not in due]
-    assert extra == ["R0", "R2", "R3", "R4"]
-    tally = Tally(poller="test", journeys=[])
-    assert len(_batch(due, next_at, now, _Recorder(timedelta()), tally)) == len(due)
-    assert tally.requests == {Source.CAINIAO: 1, Source.USPS: 2}
 
 
-def test_early_window_is_the_coordinators() -> None:
-    """The adaptive poller batches like the integration's coordinator."""
-    from custom_components.parcel_handoff.const import BATCH_WINDOW
+def test_the_simulated_tracker_is_the_integrations() -> None:
+    """The benchmark drives the very class the coordinator and the CLI run."""
+    from benchmarks import simulator
+    from custom_components.parcel_handoff import coordinator
+    from custom_components.parcel_handoff.tracking import cli
 
-    assert AdaptivePoller().early == BATCH_WINDOW
+    assert simulator.Tracker is coordinator.Tracker is cli.Tracker
+
+
+async def test_corpus_client_answers_as_of_the_clock(corpus: list[Journey]) -> None:
+    """A fake client batches like the real one and notes what each number showed."""
+    journey = pick(corpus, Scenario.CAINIAO_USPS)
+    portal = Portal(journey)
+    clock = simulator_clock(journey.end_at)
+    tally = Tally(poller="test", journeys=[journey])
+    client = CorpusClient(Source.CAINIAO, [portal], clock, tally, lambda index: "added")
+    numbers = [journey.origin_number.lower(), *(f"LP0000000000{i:04d}" for i in range(10))]
+    results = await client.async_track(numbers)
+    assert client.requests_made == 2 == tally.requests[Source.CAINIAO]
+    snapshot = results[journey.origin_number]
+    assert snapshot == portal.answer(portal.origin, journey.end_at).snapshot
+    assert isinstance(results["LP00000000000003"], TrackingNotFoundError)
+    assert tally.lookups[Source.CAINIAO] == 1
+    assert tally.stage_lookups == {"added": 1}
+
+
+def simulator_clock(now: datetime) -> VirtualClock:
+    """A virtual clock stopped at `now`."""
+    return VirtualClock(now)
 
 
 def test_portal_answers_as_of_the_instant(corpus: list[Journey]) -> None:
@@ -207,11 +203,10 @@ def test_events_come_out_as_the_normalizers_present_them(corpus: list[Journey]) 
     assert converted.carrier == journey.local_carrier
 
 
-def test_adaptive_follows_the_local_number_and_stops_after_delivery(corpus: list[Journey]) -> None:
-    """The engine's handoff adds the USPS leg; Cainiao goes quiet; one confirmation, then none."""
+def test_tracker_follows_the_local_number_and_stops_after_delivery(corpus: list[Journey]) -> None:
+    """The tracker's handoff adds the USPS leg; Cainiao goes quiet; one confirmation, then none."""
     journey = pick(corpus, Scenario.CAINIAO_USPS)
-    poller = AdaptivePoller()
-    tally = simulate([journey], poller, record=True)
+    tally = simulate_tracker([journey], record=True)
     assert tally.polls is not None
     local = Leg(Source.USPS, journey.local_number or "")
     usps_found = min(e.visible_at for e in journey.events if e.source is Source.USPS)
@@ -223,23 +218,22 @@ def test_adaptive_follows_the_local_number_and_stops_after_delivery(corpus: list
         if leg.source is Source.CAINIAO and usps_found < when < delivered
     ]
     gaps = [b - a for a, b in pairwise(cainiao_after)]
-    assert all(gap >= timedelta(hours=12) for gap in gaps)
+    assert all(gap >= timedelta(hours=12) - BATCH_WINDOW for gap in gaps)  # may ride early
     after_delivery = [when for when, _, _ in tally.polls if when > delivered]
     assert 1 <= len(after_delivery) <= 3
-    shipment = poller.parcels[0].shipment
-    assert shipment is not None
+    assert max(after_delivery) < delivered + timedelta(hours=13)  # then polling stopped
+    shipment = tally.views[0]
     assert shipment.stage is Stage.DELIVERED
     assert shipment.local_tracking_number == journey.local_number
-    assert poller.parcels[0].legs == set()
     result = figures(tally)
     assert result.delays[Stage.OUT_FOR_DELIVERY][0] <= 15 * 60
     assert result.missed_rounds == 0
 
 
-def test_adaptive_keeps_the_floors_and_the_carriers_night(corpus: list[Journey]) -> None:
+def test_tracker_keeps_the_floors_and_the_carriers_night(corpus: list[Journey]) -> None:
     """Never faster than a source's floor; no USPS look at night once in the last mile."""
     journeys = [j for j in corpus if j.scenario is not Scenario.NEVER_APPEARS][:12]
-    tally = simulate(journeys, AdaptivePoller(), record=True)
+    tally = simulate_tracker(journeys, record=True)
     assert tally.polls is not None
     last: dict[tuple[int, Leg], datetime] = {}
     for when, index, leg in tally.polls:

@@ -37,7 +37,8 @@ from custom_components.parcel_handoff.tracking.errors import (
     TrackingRateLimitError,
     TrackingTimeoutError,
 )
-from custom_components.parcel_handoff.tracking.model import Source
+from custom_components.parcel_handoff.tracking.model import Source, Stage
+from custom_components.parcel_handoff.tracking.policy import STAGE_INTERVALS
 from tests.carrier_server import CarrierServer, parse_journey
 
 from .conftest import (
@@ -122,8 +123,10 @@ async def test_nothing_due_sends_nothing(
     """Right after a check, a refresh asks nobody; the interval is the time to the next check."""
     coordinator = init_integration.runtime_data
     assert carrier_server.state.requests == {"cainiao": 1}
-    # Origin processing: look again in four hours.
-    assert coordinator.update_interval == timedelta(hours=4)
+    # Origin processing: look again at the stage's interval (within the refresh bounds).
+    assert coordinator.update_interval == min(
+        STAGE_INTERVALS[Stage.ORIGIN_PROCESSING], MAX_UPDATE_INTERVAL
+    )
     await coordinator.async_refresh()
     assert carrier_server.state.requests == {"cainiao": 1}
 
@@ -218,7 +221,8 @@ async def test_backoff(
     assert health.last_error == error
     assert health.retry_at == dt_util.utcnow() + rest
     # The next refresh waits for the source, within the coordinator's bounds.
-    assert coordinator.update_interval == min(max(rest, timedelta(hours=4)), MAX_UPDATE_INTERVAL)
+    stage_interval = STAGE_INTERVALS[Stage.ORIGIN_PROCESSING]
+    assert coordinator.update_interval == min(max(rest, stage_interval), MAX_UPDATE_INTERVAL)
 
 
 async def test_unavailable_until_first_answer(

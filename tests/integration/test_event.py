@@ -73,7 +73,7 @@ async def test_no_event_on_restart_or_repeat(
 ) -> None:
     """Reloading, checking again or restarting never repeats an announced change."""
     entry = init_integration
-    await travel(hass, freezer, entry, datetime(2025, 4, 6, 18, tzinfo=UTC))
+    await travel(hass, freezer, entry, datetime(2025, 4, 7, tzinfo=UTC))  # in customs
     before = hass.states.get(JOURNEY)
     assert before.attributes["event_type"] == "customs"
 

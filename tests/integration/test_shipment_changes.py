@@ -111,7 +111,7 @@ async def test_one_shipment_changed_without_touching_the_others(
     for entity_id, before in bike_before.items():
         assert hass.states.get(entity_id) == before, entity_id
     # The changed one follows its new settings: new name, the local number it was given.
-    (state,) = [s for s in coordinator.data.values() if s.config.subentry_id == SUBENTRY_ID]
+    (state,) = [s for s in coordinator.data.values() if s.config.shipment_id == SUBENTRY_ID]
     assert state.config.title == "Headphones"
     assert state.config.local_tracking_number == USPS_LOCAL_NUMBER
     assert [leg.number for leg in state.legs] == [CAINIAO_NUMBER, USPS_LOCAL_NUMBER]

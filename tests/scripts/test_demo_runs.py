@@ -19,7 +19,7 @@ NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 
 def _state(config: Path) -> Path:
     storage = config / ".storage"
-    storage.mkdir(parents=True)
+    storage.mkdir(parents=True, exist_ok=True)
     (storage / "core.config_entries").write_text("{}")
     return storage
 
@@ -29,11 +29,14 @@ def test_demo_state_kept_between_runs(tmp_path: Path) -> None:
     config = tmp_path / "config"
     assert _prepare_demo_config(config, reset=False) is False
     assert (config / DEMO_MARKER).exists()
+    # What set-up seeds (onboarding's location step) is no state of a run.
+    assert _prepare_demo_config(config, reset=False) is False
     storage = _state(config)
     assert _prepare_demo_config(config, reset=False) is True
     assert storage.exists()
     assert _prepare_demo_config(config, reset=True) is False
-    assert not storage.exists()
+    assert not (storage / "core.config_entries").exists()
+    assert not processes.holds_state(config)
 
 
 def test_development_state_never_wiped_unasked(tmp_path: Path, socket_enabled: None) -> None:

@@ -47,7 +47,7 @@ def test_normalize_merges_both_legs_across_the_handoff(capsys: pytest.CaptureFix
         "latest": "2026-02-12T23:59:59-06:00",
     }
     assert report["attention"] is None
-    assert report["next_check"] == "2026-02-12T15:30:00+00:00"
+    assert report["next_check"] == "2026-02-12T15:20:00+00:00"  # out for delivery: 20 min
 
 
 def test_normalize_now_makes_attention_reproducible(capsys: pytest.CaptureFixture[str]) -> None:

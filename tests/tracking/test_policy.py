@@ -11,6 +11,7 @@ from custom_components.parcel_handoff.tracking.model import EtaWindow, Shipment,
 from custom_components.parcel_handoff.tracking.policy import (
     BACKOFF_MAX,
     BLOCKED_BACKOFF,
+    RELAY_LAGS,
     ROUND_INTERVAL,
     SOURCE_FLOORS,
     STAGE_INTERVALS,
@@ -18,6 +19,7 @@ from custom_components.parcel_handoff.tracking.policy import (
     CheckContext,
     backoff_delay,
     is_due,
+    is_quiet,
     next_check,
     stage_interval,
 )
@@ -68,10 +70,12 @@ def test_line_haul_is_checked_rarely() -> None:
 
 
 def test_out_for_delivery_is_checked_often_by_day() -> None:
-    """Out for delivery at 10:00: ten minutes later."""
+    """Out for delivery at 10:00: looked at again within the half hour."""
     now = chicago(5, 10)
     context = CheckContext(source=Source.USPS, last_check=now)
-    assert next_check(parcel(Stage.OUT_FOR_DELIVERY), now, context) == now + timedelta(minutes=10)
+    interval = STAGE_INTERVALS[Stage.OUT_FOR_DELIVERY]
+    assert interval <= timedelta(minutes=30)
+    assert next_check(parcel(Stage.OUT_FOR_DELIVERY), now, context) == now + interval
 
 
 def test_last_mile_waits_for_the_morning_round() -> None:
@@ -84,7 +88,10 @@ def test_last_mile_waits_for_the_morning_round() -> None:
     assert next_check(parcel(Stage.LAST_MILE), morning, context) == morning + ROUND_INTERVAL
     afternoon = chicago(6, 14)
     context = CheckContext(source=Source.USPS, last_check=afternoon)
-    assert next_check(parcel(Stage.LAST_MILE), afternoon, context) == chicago(6, 15)
+    assert (
+        next_check(parcel(Stage.LAST_MILE), afternoon, context)
+        == afternoon + (STAGE_INTERVALS[Stage.LAST_MILE])
+    )
 
 
 def test_last_mile_just_before_the_round_starts_at_the_round() -> None:
@@ -124,7 +131,7 @@ def test_superseded_origin_leg_is_checked_rarely() -> None:
 def test_source_floor_and_retry_at_win() -> None:
     """Cainiao is never asked twice within its floor; a Retry-After is honoured."""
     now = chicago(6, 10)
-    context = CheckContext(source=Source.CAINIAO, last_check=now)
+    context = CheckContext(source=Source.CAINIAO, last_check=now, speed=10)
     result = next_check(parcel(Stage.OUT_FOR_DELIVERY), now, context)
     assert result == now + SOURCE_FLOORS[Source.CAINIAO]
     later = now + timedelta(hours=3)
@@ -190,3 +197,45 @@ def test_wide_marketplace_estimate_does_not_start_the_round() -> None:
     )
     context = CheckContext(source=Source.CAINIAO, last_check=morning, local_tz=CHICAGO)
     assert next_check(shipment, morning, context) == morning + STAGE_INTERVALS[Stage.CUSTOMS]
+
+
+def test_a_relaying_source_is_watched_later_and_longer() -> None:
+    """Cainiao relays a post's round hours late: its round window runs into the evening."""
+    lead, lag = RELAY_LAGS[Source.CAINIAO]
+    shipment = parcel(Stage.LAST_MILE)
+    evening = chicago(6, 17)  # after the carrier's own round window, within the relay's
+    own = CheckContext(source=Source.USPS, last_check=evening)
+    relayed = CheckContext(source=Source.CAINIAO, last_check=evening, relayed=True)
+    assert next_check(shipment, evening, own) == evening + STAGE_INTERVALS[Stage.LAST_MILE]
+    assert next_check(shipment, evening, relayed) == evening + ROUND_INTERVAL
+    # The relay's morning starts its lead after the carrier's; its day ends its lag later.
+    night = chicago(6, 23)
+    own_night = CheckContext(source=Source.USPS, last_check=night)
+    assert next_check(shipment, night, own_night) == chicago(7, 6)
+    relayed_night = CheckContext(source=Source.CAINIAO, last_check=night, relayed=True)
+    last_mile = STAGE_INTERVALS[Stage.LAST_MILE]
+    assert next_check(shipment, night, relayed_night) == night + last_mile
+    late = chicago(7, 3)
+    relayed_late = CheckContext(source=Source.CAINIAO, last_check=late, relayed=True)
+    assert next_check(shipment, late, relayed_late) == chicago(7, 6) + lead
+    assert lag > lead
+
+
+def test_quiet_hours_are_the_carriers_night() -> None:
+    """Nothing to see at night in the last mile; line-haul has no night."""
+    night = chicago(6, 23)
+    assert is_quiet(parcel(Stage.LAST_MILE), night, USPS)
+    assert not is_quiet(parcel(Stage.LAST_MILE), chicago(6, 9), USPS)
+    assert not is_quiet(parcel(Stage.IN_TRANSIT, local=False), night, USPS)
+    relayed = CheckContext(source=Source.CAINIAO, relayed=True)
+    assert not is_quiet(parcel(Stage.LAST_MILE), night, relayed)
+
+
+def test_customs_gets_a_look_as_each_round_starts() -> None:
+    """However long the customs interval, the morning round's start gets one look."""
+    evening = chicago(5, 23)
+    context = CheckContext(source=Source.USPS, last_check=evening, local_tz=CHICAGO)
+    assert next_check(parcel(Stage.CUSTOMS), evening, context) == chicago(6, 6)
+    noon = chicago(6, 12)
+    context = CheckContext(source=Source.USPS, last_check=noon, local_tz=CHICAGO)
+    assert next_check(parcel(Stage.CUSTOMS), noon, context) == noon + STAGE_INTERVALS[Stage.CUSTOMS]

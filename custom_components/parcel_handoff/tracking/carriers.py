@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 import re
 from typing import Final
 
@@ -49,6 +50,7 @@ def _fold(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
+@lru_cache(maxsize=1024)
 def carrier_display_name(raw: str | None) -> str | None:
     """Return the display name for a carrier as any portal spells it."""
     if raw is None or not (text := " ".join(raw.split())):
@@ -56,6 +58,7 @@ def carrier_display_name(raw: str | None) -> str | None:
     return _DISPLAY_NAMES.get(_fold(text), text)
 
 
+@lru_cache(maxsize=1024)
 def source_for_carrier(carrier: str | None) -> Source | None:
     """Return the source whose client follows this carrier's numbers, if we have one."""
     name = carrier_display_name(carrier)

@@ -21,9 +21,8 @@ from typing import Any
 import aiohttp
 
 from .audit import AuditReport, audit_payload
-from .carriers import source_for_carrier
 from .detection import detect_carriers
-from .errors import TrackingError, TrackingNotFoundError
+from .errors import TrackingError
 from .model import Shipment, Source, SourceResult, SourceSnapshot
 from .normalizers import PARSERS
 from .normalizers._util import decode_json
@@ -31,6 +30,7 @@ from .normalizers.usps import parse_usps
 from .policy import CheckContext, next_check
 from .serialize import shipment_to_dict
 from .timeline import build_shipment
+from .tracker import ShipmentConfig, Tracker
 
 # Credentials for `track`, read from the environment (never printed).
 CREDENTIAL_ENV: Mapping[Source, Mapping[str, str]] = {
@@ -175,7 +175,12 @@ def _detect(args: argparse.Namespace) -> list[dict[str, object]]:
 
 
 def _credentials(source: Source) -> dict[str, str] | None:
-    """The source's credentials from the environment; None when any is missing."""
+    """The source's credentials from the environment; None when any is missing.
+
+    Cainiao needs none: it is always configured.
+    """
+    if source is Source.CAINIAO:
+        return {}
     names = CREDENTIAL_ENV.get(source, {})
     values = {key: os.environ.get(env, "") for key, env in names.items()}
     return None if not all(values.values()) else values
@@ -195,63 +200,49 @@ def _endpoints(items: Sequence[str]) -> dict[Source, str]:
 
 
 async def _track(args: argparse.Namespace) -> dict[str, Any]:
+    """Follow one number for one refresh of the tracker, handoff included."""
     from .clients import create_client
 
     endpoints = _endpoints(args.endpoint)
     number = args.number
-    if args.source:
-        source = Source(args.source)
-    else:
+    source = Source(args.source) if args.source else None
+    if source is None:
         try:
             candidates = detect_carriers(number)
         except TrackingError as err:
             raise UsageError(str(err)) from err
-        configured = [
-            s
-            for c in candidates
-            for s in c.sources
-            if s is Source.CAINIAO or _credentials(s) is not None
-        ]
-        source = configured[0] if configured else Source.CAINIAO
         number = candidates[0].tracking_number if candidates else number
-    credentials = _credentials(source) if source is not Source.CAINIAO else {}
-    if credentials is None:
+    elif source is not Source.CAINIAO and _credentials(source) is None:
         names = ", ".join(CREDENTIAL_ENV[source].values())
         raise UsageError(f"{source.value} needs credentials in the environment: {names}")
 
-    now = datetime.now(UTC)
     async with aiohttp.ClientSession() as session:
-        client = create_client(
-            source, session, credentials=credentials, base_url=endpoints.get(source)
-        )
-        results = await client.async_track([number])
-        result = next(iter(results.values()))
-        if isinstance(result, TrackingError) and not isinstance(result, TrackingNotFoundError):
-            raise LookupFailedError(f"{source.value}: {result}")
-        snapshots = _snapshots(results)
-        shipment = build_shipment(number, snapshots, now=now)
-        local = shipment.local_tracking_number
-        follow = _follow_source(shipment.local_carrier)
-        if local and follow is not None and (local != number or follow is not source):
-            local_client = create_client(
-                follow,
+        clients = {
+            configured: create_client(
+                configured,
                 session,
-                credentials=_credentials(follow) or {},
-                base_url=endpoints.get(follow),
+                credentials=credentials,
+                base_url=endpoints.get(configured),
             )
-            snapshots += _snapshots(await local_client.async_track([local]))
-    return shipment_report(number, snapshots, source, now)
-
-
-def _follow_source(local_carrier: str | None) -> Source | None:
-    """The source that can follow the local leg with what the environment configures."""
-    own = source_for_carrier(local_carrier)
-    if own is Source.CAINIAO or (own is not None and _credentials(own) is not None):
-        return own
-    for fallback in (Source.SEVENTEEN_TRACK, Source.AFTERSHIP):
-        if _credentials(fallback) is not None:
-            return fallback
-    return None
+            for configured in Source
+            if (credentials := _credentials(configured)) is not None
+        }
+        tracker = Tracker(clients)
+        config = ShipmentConfig(
+            shipment_id=number, title=number, tracking_number=number, carrier=source
+        )
+        tracker.sync([config])
+        result = await tracker.async_refresh()
+    state = result.shipments[number]
+    main = state.legs[0]
+    check = state.record.checks.get(main.key)
+    if check is not None and check.error is not None:
+        raise LookupFailedError(f"{main.source.value}: the lookup failed ({check.error})")
+    shipment = state.shipment or build_shipment(number, (), now=datetime.now(UTC))
+    report = shipment_to_dict(shipment)
+    upcoming = state.next_check
+    report["next_check"] = upcoming.isoformat() if upcoming else None
+    return report
 
 
 def build_parser() -> argparse.ArgumentParser:
