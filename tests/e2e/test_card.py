@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+import re
 
 import pytest
 
@@ -189,11 +190,22 @@ async def test_card_on_the_demo_dashboard(running: Running, tmp_path: Path) -> N
             await expect(card.locator(".origin")).to_contain_text(HANDOFF)
 
             # The merged timeline from get_shipments, each event with its source.
+            # The newest few first (timeline_limit, 5 by default), then all of them, the
+            # handoff marked once.
             events = card.locator(".timeline .event")
             await expect(events.first).to_be_visible(timeout=TIMEOUT_MS)
+            await expect(events).to_have_count(5)
+            toggle = card.locator(".timeline + .more")
+            await expect(toggle).to_have_text(re.compile(r"^Show all \d+$"))
+            total = int((await toggle.inner_text()).rsplit(" ", 1)[1])
+            await toggle.click()
+            await expect(events).to_have_count(total)
             sources = set(await card.locator(".timeline .event .source").all_inner_texts())
             assert {"Cainiao", "USPS"} <= sources, sources
             await expect(card.locator(".event.handoff")).to_have_count(1)
+            await expect(card.locator(".event.handoff")).to_have_attribute("data-source", "usps")
+            await card.locator(".timeline + .more").click()
+            await expect(events).to_have_count(5)
 
             # The copy button puts the local number on the clipboard.
             await card.locator(".holder .copy").click()
