@@ -207,10 +207,10 @@ def _exec_home_assistant(args: argparse.Namespace) -> NoReturn:
         _say(f"forgetting the state in {args.config}")
         processes.reset_config(args.config)
     processes.prepare_config(args.config)
-    env = {processes.ENV_HA_HOST: args.host, processes.ENV_HA_PORT: str(args.port)}
+    processes.configure_http(args.config, args.host, args.port)
     _say(f"Home Assistant on http://127.0.0.1:{args.port} with config {args.config}")
     hass = str(processes.VENV_BIN / "hass")
-    os.execve(hass, [hass, "--config", str(args.config), "--skip-pip"], {**os.environ, **env})
+    os.execve(hass, [hass, "--config", str(args.config), "--skip-pip"], dict(os.environ))
 
 
 async def _screenshots(args: argparse.Namespace) -> int:

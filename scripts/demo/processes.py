@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+import importlib.util
 import json
 import os
 from pathlib import Path
@@ -23,7 +25,8 @@ BLUEPRINTS = REPO / "blueprints"
 JOURNEYS = REPO / "tests" / "fixtures" / "journeys"
 CONFIGURATION = REPO / "config" / "configuration.yaml"
 
-# Environment variables read by config/configuration.yaml and the integration.
+# Environment variables: the default host and port of the demo's Home Assistant (written into
+# its configuration by `configure_http`) and, read by the integration, where its sources are.
 ENV_HA_HOST = "PARCEL_HANDOFF_HA_HOST"
 ENV_HA_PORT = "PARCEL_HANDOFF_HA_PORT"
 ENV_ENDPOINTS = "PARCEL_HANDOFF_ENDPOINTS"
@@ -98,6 +101,62 @@ def seed_onboarding(config_dir: Path) -> None:
     (storage / "onboarding").write_text(json.dumps(onboarding, indent=2), encoding="utf-8")
 
 
+def http_settings_are_stored() -> bool:
+    """Whether this venv's Home Assistant keeps its HTTP settings in storage (the 2026 line).
+
+    There, YAML's `http:` is migrated once into a *pending* configuration on trial, which
+    the frontend asks to confirm and which Home Assistant reverts, restarting, five minutes
+    later when nobody does; the settings live in `.storage/http` and the UI.
+    """
+    try:
+        return importlib.util.find_spec("homeassistant.components.http.config") is not None
+    except ModuleNotFoundError:  # no Home Assistant in this interpreter
+        return False
+
+
+def configure_http(config_dir: Path, host: str, port: int) -> None:
+    """Make Home Assistant on `config_dir` listen on `host`:`port`.
+
+    On the 2025.4 line, a package (`packages/http.yaml`, which configuration.yaml
+    includes) holds the YAML; on the 2026 line, the stored settings are written instead,
+    as the network settings page would after a confirmed change (a stable configuration,
+    nothing pending, the YAML migration done), keeping any other setting stored there.
+    """
+    packages = config_dir / "packages"
+    packages.mkdir(parents=True, exist_ok=True)
+    package = packages / "http.yaml"
+    if not http_settings_are_stored():
+        package.write_text(
+            f"http:\n  server_host: {json.dumps(host)}\n  server_port: {port}\n",
+            encoding="utf-8",
+        )
+        return
+    package.unlink(missing_ok=True)
+    from homeassistant.components.http import config as http_config
+
+    path = config_dir / ".storage" / http_config.STORAGE_KEY
+    stable: dict[str, object] = {}
+    if path.exists():
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        if stored.get("version") == http_config.STORAGE_VERSION:
+            stable = dict(stored["data"]["stable"])
+    for meta in ("created_at", "error", "error_message"):
+        stable.pop(meta, None)
+    stable |= {"server_host": [host], "server_port": port}
+    settings = dict(http_config.HTTP_STORAGE_SCHEMA(stable))
+    settings |= {"created_at": datetime.now(UTC).isoformat(), "error": None, "error_message": None}
+    data = {"stable": settings, "pending": None, "yaml_migration_done": True}
+    document = {
+        "version": http_config.STORAGE_VERSION,
+        "minor_version": http_config.STORAGE_MINOR_VERSION,
+        "key": http_config.STORAGE_KEY,
+        "data": data,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2, default=str), encoding="utf-8")
+    path.chmod(0o600)  # Home Assistant keeps it private
+
+
 def prepare_config(config_dir: Path) -> None:
     """Make `config_dir` ready for Home Assistant with this checkout's integration.
 
@@ -107,6 +166,7 @@ def prepare_config(config_dir: Path) -> None:
     Home Assistant's own state otherwise.
     """
     config_dir.mkdir(parents=True, exist_ok=True)
+    (config_dir / "packages").mkdir(exist_ok=True)  # configuration.yaml includes it
     configuration = config_dir / "configuration.yaml"
     if configuration.resolve() != CONFIGURATION.resolve():
         shutil.copyfile(CONFIGURATION, configuration)
@@ -232,7 +292,8 @@ def start_home_assistant(
     `--skip-pip`: every requirement is installed by `scripts/setup` and the frontend by
     `scripts/develop`, and Home Assistant must never reach for the internet here.
     """
-    env = {ENV_HA_HOST: host, ENV_HA_PORT: str(port)}
+    configure_http(config_dir, host, port)
+    env: dict[str, str] = {}
     if carrier_url is not None:
         env[ENV_ENDPOINTS] = endpoints_value(carrier_url)
     argv = [str(VENV_BIN / "hass"), "--config", str(config_dir), "--skip-pip", "--log-no-color"]
