@@ -43,6 +43,14 @@ class TrackingInvalidResponseError(TrackingError):
         self.blocked = blocked
 
 
+class TrackingResponseTooLargeError(TrackingInvalidResponseError):
+    """The reply is bigger than any real answer of the source (see `MAX_REPLY_BYTES`).
+
+    No real parcel needs megabytes: the body is not read past the limit, and the source
+    rests like after any other invalid reply.
+    """
+
+
 class TrackingNotFoundError(TrackingError):
     """The source does not know this tracking number (yet)."""
 
