@@ -55,6 +55,10 @@ class TrackingNotFoundError(TrackingError):
     """The source does not know this tracking number (yet)."""
 
 
+class TrackingStoredDataError(TrackingError):
+    """The persisted state as a whole is not a shape this version can read."""
+
+
 class InvalidTrackingNumberError(TrackingError, ValueError):
     """The input cannot be a tracking number; `reason` is a stable key for translations."""
 
