@@ -263,8 +263,9 @@ async def test_a_damaged_store_is_kept_aside_and_reported(
     entry = await setup_entry(hass, make_entry(carrier_server))
 
     assert entry.state is ConfigEntryState.LOADED
-    # Looked up again: the portals' stage, not the stored last mile.
+    # Looked up again, silently: the portals' stage, not the stored last mile.
     assert hass.states.get("sensor.phone_case_stage").state == "origin_processing"
+    assert entry.runtime_data.announcements == ()
     assert hass.states.get("binary_sensor.phone_case_needs_attention") is not None
     (kept,) = _kept_aside(storage_dir)
     assert kept.read_text(encoding="utf-8") == broken
