@@ -98,13 +98,14 @@ def test_unique_numbers() -> None:
         (TrackingAuthenticationError("x"), True),
         (TrackingInvalidResponseError("x", blocked=True), True),
         (TrackingInvalidResponseError("x"), False),
+        (TrackingResponseTooLargeError("x"), True),
         (TrackingConnectionError("x"), False),
         (TrackingQuotaExceededError("x"), False),
         (TrackingNotFoundError("x"), False),
     ],
 )
 def test_which_errors_stop_further_batches(error: TrackingError, stops: bool) -> None:
-    """Rate limits, authentication failures and blocks stop a call; the rest do not."""
+    """Rate limits, authentication failures, blocks and floods stop a call; the rest do not."""
     assert stops_further_batches(error) is stops
 
 
@@ -364,11 +365,18 @@ def _many_events_reply(count: int) -> str:
 async def test_a_55_mb_reply_is_refused_unread(
     carrier: CarrierServer, session: aiohttp.ClientSession, declare_length: bool
 ) -> None:
-    """55 MB of well-formed JSON, chunked or announced: refused, never read whole."""
+    """55 MB of well-formed JSON, chunked or announced: refused, never read whole.
+
+    The batches after it are not sent: the source would flood them too.
+    """
     carrier.state.add_fault(
-        "oversized", source="cainiao", size=55_000_000, declare_length=declare_length
+        "oversized", source="cainiao", size=55_000_000, declare_length=declare_length, times=None
     )
-    result = (await _cainiao(carrier, session).async_track([HANDOFF]))[HANDOFF]
+    numbers = [HANDOFF, *(f"LP{n:014d}" for n in range(24))]
+    results = await _cainiao(carrier, session).async_track(numbers)
+    assert carrier.state.requests["cainiao"] == 1
+    result = results[HANDOFF]
+    assert all(other is result for other in results.values())
     assert isinstance(result, TrackingResponseTooLargeError)
     assert isinstance(result, TrackingInvalidResponseError)
     assert not result.blocked

@@ -107,7 +107,12 @@ def capped_rest(seconds: float) -> float | None:
 
 
 def stops_further_batches(error: TrackingError) -> bool:
-    """True for errors after which sending more requests in the same call is pointless."""
+    """True for errors after which sending more requests in the same call is pointless.
+
+    A source that answered with megabytes would do it again for the next batch.
+    """
+    if isinstance(error, TrackingResponseTooLargeError):
+        return True
     if isinstance(error, TrackingInvalidResponseError):
         return error.blocked
     return isinstance(error, TrackingRateLimitError | TrackingAuthenticationError)
