@@ -15,7 +15,7 @@ time so that its point is the refresh instant, under distinct numbers.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 import gc
@@ -82,14 +82,26 @@ class _Parcel:
     number: str  # the journey's own number this one stands for
 
 
+class _Body:
+    """The body as `aiohttp.StreamReader` hands it out, in chunks (all already here)."""
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    async def iter_chunked(self, n: int) -> AsyncIterator[bytes]:
+        for start in range(0, len(self._body), n):
+            yield self._body[start : start + n]
+
+
 class _Response:
     def __init__(self, status: int, body: bytes) -> None:
         self.status = status
         self.headers: dict[str, str] = {"Content-Type": "application/json"}
-        self._body = body
+        self.content_length = len(body)
+        self.content = _Body(body)
 
-    async def read(self) -> bytes:
-        return self._body
+    def close(self) -> None:
+        """Nothing to close: no connection."""
 
 
 class _Exchange:

@@ -183,7 +183,7 @@ class ParcelHandoffCoordinator(DataUpdateCoordinator[dict[str, ShipmentState]]):
             clock=dt_util.utcnow,
         )
         self.announcements: tuple[Announcement, ...] = ()
-        self._store = ShipmentStore(hass, entry.entry_id)
+        self._store = ShipmentStore(hass, entry.entry_id, title=entry.title)
         self._shipment_listeners: list[Callable[[], None]] = []
         # What this setup was made from: the update listener reloads when it changes.
         self.setup_data = dict(entry.data)

@@ -140,6 +140,8 @@ async def _apply_fault(
         case "expire_token":
             request.app[STATE].usps_tokens.clear()
             return _usps_unauthorized()
+        case "oversized":
+            return await _oversized(request, await handler(request), source, fault)
         case _:
             return web.Response(
                 text=fault.body or "{}",
@@ -147,6 +149,47 @@ async def _apply_fault(
                 content_type="application/json",
                 headers=headers,
             )
+
+
+_OVERSIZED_CHUNK: Final = 64 * 1024
+
+
+async def _oversized(
+    request: web.Request, real: web.StreamResponse, source: str, fault: Fault
+) -> web.StreamResponse:
+    """The real answer grown to `fault.size` bytes of well-formed JSON, never held whole.
+
+    Cainiao's module list repeats the first real module (a portal gone haywire); the
+    other sources' answers are followed by whitespace. Written chunk by chunk, so a
+    client that stops reading stops the server too.
+    """
+    assert isinstance(real, web.Response)
+    raw = real.body if isinstance(real.body, bytes) else b""
+    head, item, tail = raw, b" ", b""
+    if source == "cainiao":
+        modules = json.loads(raw).get("module") or [{}]
+        module = json.dumps(modules[0], separators=(",", ":")).encode()
+        head, item, tail = b'{"success":true,"module":[', module + b",", module + b"]}"
+    response = web.StreamResponse(status=real.status)
+    response.content_type = "application/json"
+    if fault.declare_length:
+        response.content_length = fault.size
+    else:
+        response.enable_chunked_encoding()
+    await response.prepare(request)
+    chunk = item * max(1, _OVERSIZED_CHUNK // len(item))
+    left = fault.size - len(head) - len(tail)
+    try:
+        await response.write(head)
+        while left >= len(chunk):
+            await response.write(chunk)
+            left -= len(chunk)
+        # JSON allows any whitespace between the list's entries.
+        await response.write(b" " * max(left, 0) + tail)
+        await response.write_eof()
+    except ConnectionError:
+        pass  # the client stopped reading: exactly what a bounded client does
+    return response
 
 
 @web.middleware

@@ -24,6 +24,7 @@ type FaultKind = Literal[
     "success_false",  # the source's "the call failed" body with HTTP 200
     "expire_token",  # USPS: revoke every issued token and answer 401
     "status",  # `status` with `body` (JSON text) as given
+    "oversized",  # the real answer grown to `size` bytes of valid JSON, written as it goes
 ]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind.__value__)
 
@@ -55,6 +56,8 @@ class Fault:
     status: int | None = None
     body: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    size: int = 55_000_000  # oversized: bytes in all
+    declare_length: bool = False  # oversized: send Content-Length (otherwise chunked)
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:

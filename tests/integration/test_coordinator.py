@@ -35,6 +35,7 @@ from custom_components.parcel_handoff.tracking.errors import (
     TrackingNotFoundError,
     TrackingQuotaExceededError,
     TrackingRateLimitError,
+    TrackingResponseTooLargeError,
     TrackingTimeoutError,
 )
 from custom_components.parcel_handoff.tracking.model import Source, Stage
@@ -199,8 +200,15 @@ async def test_failing_source_does_not_block_others(
     ("fault", "options", "error", "rest"),
     [
         ("rate_limit", {"retry_after": "900"}, "rate_limited", timedelta(seconds=900)),
+        (
+            "rate_limit",
+            {"retry_after": "Fri, 01 Jan 2099 00:00:00 GMT"},
+            "rate_limited",
+            timedelta(hours=6),
+        ),
         ("html_block", {}, "blocked", timedelta(hours=6)),
         ("truncated_json", {}, "invalid_response", timedelta(minutes=5)),
+        ("oversized", {}, "too_large", timedelta(minutes=5)),
     ],
 )
 async def test_backoff(
@@ -212,10 +220,14 @@ async def test_backoff(
     error: str,
     rest: timedelta,
 ) -> None:
-    """A rate limit rests as long as the source asks; a block page rests for hours."""
+    """A rate limit rests as long as the source asks (6 h at most); a block page for hours.
+
+    Whatever the fault, the last good answer stays on the entities.
+    """
     coordinator = init_integration.runtime_data
     carrier_server.state.add_fault(fault, source="cainiao", **options)
     await coordinator.async_check_now()
+    assert hass.states.get(STAGE).state == "origin_processing"
 
     health = coordinator.health[Source.CAINIAO]
     assert health.last_error == error
@@ -386,6 +398,7 @@ async def test_restart_retries_failed_checks_at_once(
         (TrackingQuotaExceededError("x"), "quota_exhausted"),
         (TrackingInvalidResponseError("x", blocked=True), "blocked"),
         (TrackingInvalidResponseError("x"), "invalid_response"),
+        (TrackingResponseTooLargeError("x"), "too_large"),
         (TrackingTimeoutError("x"), "timeout"),
         (TrackingNotFoundError("x"), "not_found"),
         (TrackingConnectionError("x"), "connection"),

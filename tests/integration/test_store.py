@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+import contextlib
 from datetime import UTC, datetime, timedelta, timezone
+import json
+from pathlib import Path
+import re
 from typing import Any
+from unittest.mock import patch
 
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir, storage
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.parcel_handoff.const import DOMAIN
 from custom_components.parcel_handoff.store import (
+    ISSUE_STORE_NEWER,
+    ISSUE_STORE_UNREADABLE,
     LegCheck,
     ShipmentRecord,
     StoredData,
     record_from_dict,
     record_to_dict,
+    storage_issue_id,
     storage_key,
     stored_from_dict,
     stored_to_dict,
@@ -181,3 +193,160 @@ async def test_removed_entry_deletes_its_store(
     await hass.config_entries.async_remove(init_integration.entry_id)
     await hass.async_block_till_done()
     assert storage_key(ENTRY_ID) not in hass_storage
+
+
+# --- A damaged store -----------------------------------------------------------------------
+
+# Home Assistant's store as it really works on files (the `hass` fixture mocks it in memory).
+_REAL_STORE = {
+    name: storage.Store.__dict__[name]
+    for name in ("_async_load", "_async_write_data", "async_remove")
+}
+
+
+@pytest.fixture
+def storage_dir(hass: HomeAssistant, tmp_path: Path) -> Iterator[Path]:
+    """The `.storage` directory of a config directory on disk, read and written for real."""
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(patch.object(hass.config, "config_dir", str(tmp_path)))
+        for name, real in _REAL_STORE.items():
+            stack.enter_context(patch.object(storage.Store, name, real))
+        directory = tmp_path / storage.STORAGE_DIR
+        directory.mkdir()
+        yield directory
+
+
+def _good_file() -> dict[str, Any]:
+    """A store holding journey 1 at the last mile (the portals say origin processing)."""
+    content = StoredData(shipments={SUBENTRY_ID: _record()})
+    return {"version": 1, "minor_version": 1, "key": KEY, "data": stored_to_dict(content)}
+
+
+KEY = storage_key(ENTRY_ID)
+
+
+def _kept_aside(directory: Path) -> list[Path]:
+    """Files next to the store named after it (other stores write there too)."""
+    return sorted(directory.glob(f"{KEY}.*"))
+
+
+GOOD = json.dumps(_good_file())
+BROKEN_FILES = {
+    "invalid_json": "{this is not json",
+    "truncated_json": GOOD[: len(GOOD) // 2],
+    "empty_file": "",
+    "list_at_top_level": "[1, 2, 3]",
+    "string_at_top_level": '"parcel_handoff"',
+    "no_envelope": json.dumps(_good_file()["data"]),
+    "data_not_an_object": json.dumps({**_good_file(), "data": [1, 2]}),
+    "shipments_not_an_object": json.dumps({**_good_file(), "data": {"shipments": []}}),
+    "unknown_version": json.dumps({**_good_file(), "version": "one"}),
+    "version_zero": json.dumps({**_good_file(), "version": 0}),
+    "future_version": json.dumps({**_good_file(), "version": 2}),
+}
+# Invalid JSON never reaches the integration: Home Assistant's Store sets it aside itself.
+HA_HANDLES = {"invalid_json", "truncated_json", "empty_file"}
+
+
+@pytest.mark.parametrize("name", list(BROKEN_FILES))
+async def test_a_damaged_store_is_kept_aside_and_reported(
+    hass: HomeAssistant,
+    storage_dir: Path,
+    carrier_server: CarrierServer,
+    caplog: pytest.LogCaptureFixture,
+    name: str,
+) -> None:
+    """The entry loads from its subentries; the bad file is kept aside and a repair says so."""
+    broken = BROKEN_FILES[name]
+    (storage_dir / KEY).write_text(broken, encoding="utf-8")
+
+    entry = await setup_entry(hass, make_entry(carrier_server))
+
+    assert entry.state is ConfigEntryState.LOADED
+    # Looked up again, silently: the portals' stage, not the stored last mile.
+    assert hass.states.get("sensor.phone_case_stage").state == "origin_processing"
+    assert entry.runtime_data.announcements == ()
+    assert hass.states.get("binary_sensor.phone_case_needs_attention") is not None
+    (kept,) = _kept_aside(storage_dir)
+    assert kept.read_text(encoding="utf-8") == broken
+    assert not (storage_dir / KEY).exists()
+
+    issues = ir.async_get(hass).issues.values()
+    if name in HA_HANDLES:
+        assert kept.name.startswith(f"{KEY}.corrupt.")
+        (issue,) = [i for i in issues if i.issue_id.startswith(f"storage_corruption_{KEY}")]
+        assert issue.issue_domain == DOMAIN
+    else:
+        label = "v2" if name == "future_version" else "corrupt"
+        assert re.fullmatch(rf"{re.escape(KEY)}\.{label}\.\d{{8}}T\d{{6}}Z", kept.name)
+        issue = ir.async_get(hass).async_get_issue(DOMAIN, storage_issue_id(ENTRY_ID))
+        assert issue is not None
+        assert issue.translation_key == (
+            ISSUE_STORE_NEWER if name == "future_version" else ISSUE_STORE_UNREADABLE
+        )
+        assert issue.severity is ir.IssueSeverity.WARNING
+        assert not issue.is_fixable
+        assert issue.translation_placeholders == {
+            "title": entry.title,
+            "path": str(kept),
+            "store": str(storage_dir / KEY),
+        }
+        assert "could not be read" in caplog.text
+    assert "Traceback" not in "".join(
+        r.getMessage() for r in caplog.records if r.name.startswith("custom_components")
+    )
+
+    # The next save writes a good file again, with what the portals gave.
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    saved = json.loads((storage_dir / KEY).read_text(encoding="utf-8"))
+    assert saved["version"] == 1
+    assert SUBENTRY_ID in saved["data"]["shipments"]
+
+
+async def test_a_good_store_on_disk_is_read(
+    hass: HomeAssistant, storage_dir: Path, carrier_server: CarrierServer
+) -> None:
+    """The same path with a good file: read as it is, nothing kept aside, no issue."""
+    (storage_dir / KEY).write_text(GOOD, encoding="utf-8")
+    carrier_server.state.add_fault("server_error", times=None)
+    await setup_entry(hass, make_entry(carrier_server))
+    assert hass.states.get("sensor.phone_case_stage").state == "last_mile"
+    assert _kept_aside(storage_dir) == []
+    assert ir.async_get(hass).async_get_issue(DOMAIN, storage_issue_id(ENTRY_ID)) is None
+
+
+async def test_a_newer_minor_version_is_read(
+    hass: HomeAssistant, storage_dir: Path, carrier_server: CarrierServer
+) -> None:
+    """A newer minor version only adds optional keys: it is read, not kept aside."""
+    newer = {**_good_file(), "minor_version": 7}
+    newer["data"]["future_key"] = {"anything": True}
+    (storage_dir / KEY).write_text(json.dumps(newer), encoding="utf-8")
+    carrier_server.state.add_fault("server_error", times=None)
+    await setup_entry(hass, make_entry(carrier_server))
+    assert hass.states.get("sensor.phone_case_stage").state == "last_mile"
+    assert ir.async_get(hass).async_get_issue(DOMAIN, storage_issue_id(ENTRY_ID)) is None
+
+
+async def test_a_store_that_cannot_be_moved_is_still_reported(
+    hass: HomeAssistant, hass_storage: dict[str, Any], carrier_server: CarrierServer
+) -> None:
+    """No file to move (here: the in-memory store): the issue names the store itself."""
+    hass_storage[KEY] = {**_good_file(), "version": 2}
+    entry = await setup_entry(hass, make_entry(carrier_server))
+    assert entry.state is ConfigEntryState.LOADED
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, storage_issue_id(ENTRY_ID))
+    assert issue is not None
+    assert issue.translation_placeholders["path"] == issue.translation_placeholders["store"]
+
+
+async def test_removing_the_entry_removes_its_issue(
+    hass: HomeAssistant, storage_dir: Path, carrier_server: CarrierServer
+) -> None:
+    """The repair issue of a removed entry goes with it."""
+    (storage_dir / KEY).write_text(BROKEN_FILES["future_version"], encoding="utf-8")
+    entry = await setup_entry(hass, make_entry(carrier_server))
+    assert ir.async_get(hass).async_get_issue(DOMAIN, storage_issue_id(ENTRY_ID)) is not None
+    await hass.config_entries.async_remove(entry.entry_id)
+    await hass.async_block_till_done()
+    assert ir.async_get(hass).async_get_issue(DOMAIN, storage_issue_id(ENTRY_ID)) is None

@@ -12,6 +12,7 @@ import pytest
 
 from custom_components.parcel_handoff.tracking.clients import AfterShipClient, Throttle
 from custom_components.parcel_handoff.tracking.clients.aftership import TRACKINGS_PATH
+from custom_components.parcel_handoff.tracking.clients.base import MAX_RETRY_AFTER
 from custom_components.parcel_handoff.tracking.errors import (
     InvalidTrackingNumberError,
     TrackingAuthenticationError,
@@ -187,7 +188,13 @@ async def test_rate_limit_with_reset_header(
 
 @pytest.mark.parametrize(
     ("headers", "expected"),
-    [({"Retry-After": "8"}, 8.0), ({"X-RateLimit-Reset": "soon"}, None), ({}, None)],
+    [
+        ({"Retry-After": "8"}, 8.0),
+        ({"Retry-After": "Fri, 01 Jan 2099 00:00:00 GMT"}, MAX_RETRY_AFTER),
+        ({"X-RateLimit-Reset": "4102444800"}, MAX_RETRY_AFTER),  # 2100-01-01
+        ({"X-RateLimit-Reset": "soon"}, None),
+        ({}, None),
+    ],
 )
 async def test_rate_limit_headers(
     client: AfterShipClient,
@@ -195,7 +202,7 @@ async def test_rate_limit_headers(
     headers: dict[str, str],
     expected: float | None,
 ) -> None:
-    """Retry-After wins; an unreadable reset header gives no wait time."""
+    """Retry-After wins; an unreadable reset header gives no wait time; 6 h at most."""
     carrier.state.add_fault("rate_limit", path=TRACKINGS_PATH, headers=headers)
     result = (await client.async_track([OUT_FOR_DELIVERY]))[OUT_FOR_DELIVERY]
     assert isinstance(result, TrackingRateLimitError)

@@ -6,6 +6,7 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 import json
 import logging
+import threading
 
 import aiohttp
 import pytest
@@ -18,10 +19,14 @@ from custom_components.parcel_handoff.tracking.clients import (
     Throttle,
     TrackingClient,
     UspsClient,
+    cainiao,
     create_client,
     parse_retry_after,
 )
 from custom_components.parcel_handoff.tracking.clients.base import (
+    INLINE_PARSE_BYTES,
+    MAX_REPLY_BYTES,
+    MAX_RETRY_AFTER,
     stops_further_batches,
     unique_numbers,
 )
@@ -33,14 +38,18 @@ from custom_components.parcel_handoff.tracking.errors import (
     TrackingNotFoundError,
     TrackingQuotaExceededError,
     TrackingRateLimitError,
+    TrackingResponseTooLargeError,
 )
-from custom_components.parcel_handoff.tracking.model import Source, SourceResult
+from custom_components.parcel_handoff.tracking.model import Source, SourceResult, SourceSnapshot
+from custom_components.parcel_handoff.tracking.normalizers._util import MAX_EVENTS_PER_NUMBER
+from custom_components.parcel_handoff.tracking.normalizers.cainiao import parse_cainiao
 from tests.carrier_server import (
     DEFAULT_CREDENTIALS,
     CarrierServer,
     ServerState,
     closed_port,
 )
+from tests.carrier_server.app import BLOCK_PAGE
 
 # --- Retry-After and numbers -------------------------------------------------------------
 
@@ -50,19 +59,24 @@ from tests.carrier_server import (
     [
         ("120", 120.0),
         (" 2.5 ", 2.5),
-        ("-3", 0.0),
+        ("-3", None),
         ("Sun, 01 Jun 2025 00:01:30 GMT", 90.0),
         ("Sat, 31 May 2025 23:00:00 GMT", 0.0),
         ("Sun, 01 Jun 2025 00:01:30", 90.0),
+        ("21600", MAX_RETRY_AFTER),
+        ("31536000", MAX_RETRY_AFTER),
+        ("1e300", MAX_RETRY_AFTER),
+        ("Fri, 01 Jan 2099 00:00:00 GMT", MAX_RETRY_AFTER),
         ("soon", None),
         ("nan", None),
         ("inf", None),
+        ("-inf", None),
         ("", None),
         (None, None),
     ],
 )
 def test_parse_retry_after(value: str | None, expected: float | None) -> None:
-    """Delta-seconds and HTTP dates become seconds to wait, never negative."""
+    """Delta-seconds and HTTP dates become seconds to wait: never negative, at most 6 h."""
     now = datetime(2025, 6, 1, tzinfo=UTC)
     assert parse_retry_after(value, now=now) == expected
 
@@ -84,13 +98,14 @@ def test_unique_numbers() -> None:
         (TrackingAuthenticationError("x"), True),
         (TrackingInvalidResponseError("x", blocked=True), True),
         (TrackingInvalidResponseError("x"), False),
+        (TrackingResponseTooLargeError("x"), True),
         (TrackingConnectionError("x"), False),
         (TrackingQuotaExceededError("x"), False),
         (TrackingNotFoundError("x"), False),
     ],
 )
 def test_which_errors_stop_further_batches(error: TrackingError, stops: bool) -> None:
-    """Rate limits, authentication failures and blocks stop a call; the rest do not."""
+    """Rate limits, authentication failures, blocks and floods stop a call; the rest do not."""
     assert stops_further_batches(error) is stops
 
 
@@ -320,3 +335,145 @@ async def test_no_credential_in_any_log_line_or_error(
     assert "REDACTED" in everything  # the echoing services were caught
     leaks = [secret for secret in secrets if secret in everything]
     assert leaks == []
+
+
+# --- Bounded replies ---------------------------------------------------------------------
+
+HANDOFF = "LP00719238465102"
+
+
+def _cainiao(carrier: CarrierServer, session: aiohttp.ClientSession) -> CainiaoClient:
+    return CainiaoClient(session, base_url=carrier.base_url, timeout=5)
+
+
+def _many_events_reply(count: int) -> str:
+    """A Cainiao reply whose one number has `count` events, oldest first (as no portal sends)."""
+    start = int(datetime(2025, 4, 1, tzinfo=UTC).timestamp() * 1000)
+    details = [
+        {
+            "time": start + minute * 60_000,
+            "actionCode": "SC_INBOUND_SUCCESS",
+            "desc": f"Scan {minute}",
+        }
+        for minute in range(count)
+    ]
+    module = {"mailNo": HANDOFF, "status": "DELIVERING", "detailList": details}
+    return json.dumps({"module": [module], "success": True})
+
+
+@pytest.mark.parametrize("declare_length", [False, True], ids=["chunked", "content-length"])
+async def test_a_55_mb_reply_is_refused_unread(
+    carrier: CarrierServer, session: aiohttp.ClientSession, declare_length: bool
+) -> None:
+    """55 MB of well-formed JSON, chunked or announced: refused, never read whole.
+
+    The batches after it are not sent: the source would flood them too.
+    """
+    carrier.state.add_fault(
+        "oversized", source="cainiao", size=55_000_000, declare_length=declare_length, times=None
+    )
+    numbers = [HANDOFF, *(f"LP{n:014d}" for n in range(24))]
+    results = await _cainiao(carrier, session).async_track(numbers)
+    assert carrier.state.requests["cainiao"] == 1
+    result = results[HANDOFF]
+    assert all(other is result for other in results.values())
+    assert isinstance(result, TrackingResponseTooLargeError)
+    assert isinstance(result, TrackingInvalidResponseError)
+    assert not result.blocked
+    wording = "announced a reply of 55000000 bytes" if declare_length else "more than"
+    assert wording in str(result)
+    assert str(MAX_REPLY_BYTES) in str(result)
+
+
+async def test_a_reply_just_over_the_cap_is_refused_and_one_at_the_cap_read(
+    carrier: CarrierServer, session: aiohttp.ClientSession
+) -> None:
+    """The cap is exact: one byte over is refused; a reply of exactly the cap is read."""
+    client = _cainiao(carrier, session)
+    carrier.state.add_fault("oversized", source="cainiao", size=MAX_REPLY_BYTES + 1)
+    assert isinstance((await client.async_track([HANDOFF]))[HANDOFF], TrackingResponseTooLargeError)
+    carrier.state.add_fault("oversized", source="cainiao", size=MAX_REPLY_BYTES)
+    result = (await client.async_track([HANDOFF]))[HANDOFF]
+    assert isinstance(result, SourceSnapshot)
+    assert result.tracking_number == HANDOFF
+
+
+@pytest.mark.parametrize("source", ["usps", "17track", "aftership"])
+async def test_every_client_caps_its_replies(
+    carrier: CarrierServer, session: aiohttp.ClientSession, source: str
+) -> None:
+    """USPS (token included), 17TRACK and AfterShip refuse an oversized reply too."""
+    carrier.state.seventeen_track_quota_total = 1000
+    client = next(
+        c for c in _clients(session, carrier.base_url, DEFAULT_CREDENTIALS) if c.source == source
+    )
+    carrier.state.add_fault("oversized", source=source, size=8 * MAX_REPLY_BYTES, times=None)
+    results = await client.async_track(["9361289876700312348894", "LP00724415530918"])
+    assert all(isinstance(r, TrackingResponseTooLargeError) for r in results.values())
+
+
+async def test_10000_events_are_cut_to_the_newest_off_the_loop(
+    carrier: CarrierServer,
+    session: aiohttp.ClientSession,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A big allowed reply is read in a worker thread; one number keeps its newest events."""
+    threads: list[int] = []
+
+    def parse(body: object) -> dict[str, SourceResult]:
+        threads.append(threading.get_ident())
+        return parse_cainiao(body)
+
+    monkeypatch.setattr(cainiao, "parse_cainiao", parse)
+    body = _many_events_reply(10_000)
+    assert INLINE_PARSE_BYTES < len(body) < MAX_REPLY_BYTES
+    carrier.state.add_fault("status", source="cainiao", status=200, body=body)
+
+    result = (await _cainiao(carrier, session).async_track([HANDOFF]))[HANDOFF]
+    assert isinstance(result, SourceSnapshot)
+    assert len(result.events) == MAX_EVENTS_PER_NUMBER
+    assert [event.description for event in result.events[:2]] == ["Scan 9999", "Scan 9998"]
+    assert result.events[-1].description == f"Scan {10_000 - MAX_EVENTS_PER_NUMBER}"
+    assert len(threads) == 1
+    assert threads[0] != threading.get_ident()
+    ours = [r.getMessage() for r in caplog.records if r.name.startswith("custom_components")]
+    assert any("the newest 200 are kept" in message for message in ours)
+    assert not [message for message in ours if HANDOFF in message]  # counts, never numbers
+
+
+async def test_a_small_reply_is_read_in_place(
+    carrier: CarrierServer, session: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Below the worker threshold, decoding costs less than a thread hop."""
+    threads: list[int] = []
+
+    def parse(body: object) -> dict[str, SourceResult]:
+        threads.append(threading.get_ident())
+        return parse_cainiao(body)
+
+    monkeypatch.setattr(cainiao, "parse_cainiao", parse)
+    result = (await _cainiao(carrier, session).async_track([HANDOFF]))[HANDOFF]
+    assert isinstance(result, SourceSnapshot)
+    assert threads == [threading.get_ident()]
+
+
+@pytest.mark.parametrize(
+    ("body", "blocked"),
+    [
+        (BLOCK_PAGE + " " * INLINE_PARSE_BYTES, True),
+        ('{"meta": {}}' + " " * INLINE_PARSE_BYTES, False),
+    ],
+    ids=["block-page", "json"],
+)
+async def test_a_big_error_body_is_judged_by_its_head(
+    carrier: CarrierServer, session: aiohttp.ClientSession, body: str, blocked: bool
+) -> None:
+    """A big body with an error status is not decoded to name the error."""
+    client = AfterShipClient(
+        session, "key", base_url=carrier.base_url, throttle=Throttle(0), created={HANDOFF}
+    )
+    carrier.state.add_fault("status", source="aftership", status=400, body=body)
+    result = (await client.async_track([HANDOFF]))[HANDOFF]
+    assert isinstance(result, TrackingInvalidResponseError)
+    assert result.blocked is blocked

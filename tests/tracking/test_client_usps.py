@@ -277,6 +277,13 @@ async def test_invalid_credentials(carrier: CarrierServer, session: aiohttp.Clie
         (400, {"error": "invalid_scope"}, TrackingAuthenticationError, "invalid_scope"),
         (400, {"error": "invalid_request"}, TrackingInvalidResponseError, "invalid_request"),
         (400, "not json", TrackingInvalidResponseError, "no error code"),
+        # Too big to decode on the loop for an error: named by its status alone.
+        (
+            400,
+            json.dumps({"error": "invalid_scope"}) + " " * 300_000,
+            TrackingInvalidResponseError,
+            "no error code",
+        ),
         (200, {"token_type": "Bearer"}, TrackingInvalidResponseError, "no access token"),
         (500, {}, TrackingConnectionError, "HTTP 500"),
     ],

@@ -27,6 +27,10 @@ from custom_components.parcel_handoff.tracking.model import (
     SourceSnapshot,
     Stage,
 )
+from custom_components.parcel_handoff.tracking.normalizers._util import (
+    MAX_EVENTS_PER_NUMBER,
+    MAX_ITEMS_PER_REPLY,
+)
 from custom_components.parcel_handoff.tracking.normalizers.seventeen_track import (
     SEVENTEEN_TRACK_ERROR_CODES,
     SeventeenTrackQuota,
@@ -770,3 +774,26 @@ def test_quota_raises_only_invalid_response(data: st.DataObject, value: Any) -> 
     except TrackingInvalidResponseError:
         return
     assert isinstance(quota, SeventeenTrackQuota)
+
+
+# --- Bounded replies -----------------------------------------------------------------------
+
+
+def test_a_flood_of_items_and_events_is_cut() -> None:
+    """At most 200 accepted items are read from one reply, and 200 events (the newest) each."""
+    reply = load("gettrackinfo_mixed.json")
+    item = reply["data"]["accepted"][0]
+    (first, *_) = parse_17track(load("gettrackinfo_mixed.json")).values()
+    assert isinstance(first, SourceSnapshot)
+    for provider in item["track_info"]["tracking"]["providers"]:
+        provider["events"] = provider["events"] * 300
+    reply["data"]["accepted"] = [item] + [
+        {**item, "number": f"RR{n:09d}CN"} for n in range(MAX_ITEMS_PER_REPLY + 50)
+    ]
+    reply["data"]["rejected"] = []
+    results = parse_17track(reply)
+    assert len(results) == MAX_ITEMS_PER_REPLY
+    snapshot = results[first.tracking_number]
+    assert isinstance(snapshot, SourceSnapshot)
+    assert len(snapshot.events) == MAX_EVENTS_PER_NUMBER
+    assert snapshot.events[0] == first.events[0]

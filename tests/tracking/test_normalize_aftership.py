@@ -25,6 +25,10 @@ from custom_components.parcel_handoff.tracking.model import (
     SourceSnapshot,
     Stage,
 )
+from custom_components.parcel_handoff.tracking.normalizers._util import (
+    MAX_EVENTS_PER_NUMBER,
+    MAX_ITEMS_PER_REPLY,
+)
 from custom_components.parcel_handoff.tracking.normalizers.aftership import (
     AFTERSHIP_META_CODES,
     aftership_error_for,
@@ -595,3 +599,24 @@ def test_zone_less_time_of_the_final_mile_courier_is_in_the_destination() -> Non
     tracking |= {"slug": "cainiao", "destination_country_iso3": "ITA"}
     (event,) = only(parse_aftership({"data": tracking}), "AB1").events
     assert event.time.utcoffset() == timedelta(hours=1)
+
+
+# --- Bounded replies -----------------------------------------------------------------------
+
+
+def test_a_flood_of_trackings_and_checkpoints_is_cut() -> None:
+    """At most 200 trackings are read from one reply, and 200 checkpoints (the newest) each."""
+    reply = load("trackings_list.json")
+    tracking = reply["data"]["trackings"][1]
+    before = parse_aftership(load("trackings_list.json"))[tracking["tracking_number"]]
+    assert isinstance(before, SourceSnapshot)
+    tracking["checkpoints"] = tracking["checkpoints"] * 300
+    reply["data"]["trackings"] = [tracking] + [
+        {**tracking, "tracking_number": f"1Z{n:016d}"} for n in range(MAX_ITEMS_PER_REPLY + 50)
+    ]
+    results = parse_aftership(reply)
+    assert len(results) == MAX_ITEMS_PER_REPLY
+    snapshot = results[tracking["tracking_number"]]
+    assert isinstance(snapshot, SourceSnapshot)
+    assert len(snapshot.events) == MAX_EVENTS_PER_NUMBER
+    assert snapshot.events[0] == before.events[0]

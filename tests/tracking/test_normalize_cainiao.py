@@ -17,6 +17,10 @@ from custom_components.parcel_handoff.tracking.model import (
     Stage,
     TrackingEvent,
 )
+from custom_components.parcel_handoff.tracking.normalizers._util import (
+    MAX_EVENTS_PER_NUMBER,
+    MAX_ITEMS_PER_REPLY,
+)
 from custom_components.parcel_handoff.tracking.normalizers.cainiao import (
     action_stage,
     parse_cainiao,
@@ -598,3 +602,23 @@ def test_import_stamp_before_a_later_origin_scan_is_demoted() -> None:
     assert snapshot.events[0].stage is Stage.ORIGIN_PROCESSING
     assert snapshot.status_stage is Stage.ORIGIN_PROCESSING
     assert snapshot.local_tracking_number == "38ZKQ448102993017745260"
+
+
+# --- Bounded replies -----------------------------------------------------------------------
+
+
+def test_a_flood_of_modules_and_events_is_cut() -> None:
+    """At most 200 modules are read from one reply, and 200 events (the newest) per number."""
+    reply = body("pickup_station.json")
+    module = reply["module"][0]
+    newest = only(parse_cainiao(body("pickup_station.json"))).events[0]
+    module["detailList"] = module["detailList"] * 300
+    reply["module"] = [module] + [
+        {**module, "mailNo": f"LP{n:014d}"} for n in range(MAX_ITEMS_PER_REPLY + 50)
+    ]
+    results = parse_cainiao(reply)
+    assert len(results) == MAX_ITEMS_PER_REPLY
+    snapshot = results[module["mailNo"]]
+    assert isinstance(snapshot, SourceSnapshot)
+    assert len(snapshot.events) == MAX_EVENTS_PER_NUMBER
+    assert snapshot.events[0] == newest

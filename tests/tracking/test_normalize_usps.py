@@ -26,6 +26,10 @@ from custom_components.parcel_handoff.tracking.model import (
     TrackingEvent,
 )
 from custom_components.parcel_handoff.tracking.normalizers import usps as usps_normalizer
+from custom_components.parcel_handoff.tracking.normalizers._util import (
+    MAX_EVENTS_PER_NUMBER,
+    MAX_ITEMS_PER_REPLY,
+)
 from custom_components.parcel_handoff.tracking.normalizers.usps import (
     DEFAULT_OFFSET,
     EVENT_STAGES,
@@ -648,3 +652,23 @@ def test_fixture_with_a_random_subtree_never_raises_anything_else(
 def test_fixture_names_cover_the_brief() -> None:
     """Guard against a fixture silently going missing from the parametrised tests."""
     assert len(FIXTURE_NAMES) == 9
+
+
+# --- Bounded replies -----------------------------------------------------------------------
+
+
+def test_a_flood_of_items_and_events_is_cut() -> None:
+    """At most 200 items are read from one 3.2 reply, and 200 events (the newest) each."""
+    reply = body("v32_batch_200.json")
+    item = reply[0]
+    before = parse_usps(body("v32_batch_200.json"))[item["trackingNumber"]]
+    assert isinstance(before, SourceSnapshot)
+    item["trackingEvents"] = item["trackingEvents"] * 300
+    reply[:] = [item] + [
+        {**item, "trackingNumber": f"9400{n:018d}"} for n in range(MAX_ITEMS_PER_REPLY + 50)
+    ]
+    results = parse_usps(reply)
+    assert len(results) == MAX_ITEMS_PER_REPLY
+    snapshot = snapshot_of(results[item["trackingNumber"]])
+    assert len(snapshot.events) == MAX_EVENTS_PER_NUMBER
+    assert snapshot.events[0] == before.events[0]

@@ -155,9 +155,12 @@ def test_backoff_grows(errors: int, expected: timedelta) -> None:
 
 
 def test_backoff_caps_honours_retry_after_and_blocks() -> None:
-    """A long streak is capped; Retry-After wins; a block page rests for hours."""
+    """A long streak is capped; Retry-After wins up to the cap; a block page rests for hours."""
     assert backoff_delay(50) == BACKOFF_MAX
     assert backoff_delay(1, retry_after=90) == timedelta(seconds=90)
+    assert backoff_delay(1, retry_after=86400 * 365 * 74) == BACKOFF_MAX
+    assert backoff_delay(1, retry_after=1e300) == BACKOFF_MAX
+    assert backoff_delay(1, retry_after=float("nan")) == backoff_delay(1)
     assert backoff_delay(1, blocked=True) == BLOCKED_BACKOFF
 
 

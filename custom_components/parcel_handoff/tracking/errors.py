@@ -43,8 +43,20 @@ class TrackingInvalidResponseError(TrackingError):
         self.blocked = blocked
 
 
+class TrackingResponseTooLargeError(TrackingInvalidResponseError):
+    """The reply is bigger than any real answer of the source (see `MAX_REPLY_BYTES`).
+
+    No real parcel needs megabytes: the body is not read past the limit, and the source
+    rests like after any other invalid reply.
+    """
+
+
 class TrackingNotFoundError(TrackingError):
     """The source does not know this tracking number (yet)."""
+
+
+class TrackingStoredDataError(TrackingError):
+    """The persisted state as a whole is not a shape this version can read."""
 
 
 class InvalidTrackingNumberError(TrackingError, ValueError):

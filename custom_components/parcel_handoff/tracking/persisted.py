@@ -2,7 +2,8 @@
 
 The shape is the one Home Assistant's store has held since the first release (storage
 version 1); keys added since are optional, so a store written by any earlier version
-loads. A record that cannot be read is dropped with a warning, never fatal.
+loads. A record that cannot be read is dropped with a warning, never fatal; a whole
+that is not this shape raises TrackingStoredDataError.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from datetime import datetime
 import logging
 from typing import Any, cast
 
-from .errors import TrackingError
+from .errors import TrackingError, TrackingStoredDataError
 from .model import EtaWindow, Source, SourceSnapshot, Stage
 from .serialize import event_from_dict, event_to_dict, handoff_from_dict, handoff_to_dict
 from .tracker import LegCheck, LegKey, ShipmentRecord, StoredData
@@ -147,18 +148,29 @@ def stored_to_dict(data: StoredData) -> dict[str, Any]:
     }
 
 
-def stored_from_dict(data: Mapping[str, Any]) -> StoredData:
-    """Rebuild the persisted state; a record that cannot be read is dropped, not fatal."""
+def stored_from_dict(data: object) -> StoredData:
+    """Rebuild the persisted state; a record that cannot be read is dropped, not fatal.
+
+    Raises TrackingStoredDataError when `data`, its shipments or its registrations are
+    not objects: nothing of such a store can be trusted.
+    """
+    data = _section(data, "the stored data")
     shipments: dict[str, ShipmentRecord] = {}
-    for shipment_id, raw in cast("Mapping[str, Any]", data.get("shipments", {})).items():
+    for shipment_id, raw in _section(data.get("shipments", {}), "shipments").items():
         try:
             shipments[shipment_id] = record_from_dict(raw)
         except (KeyError, TypeError, ValueError, AttributeError, TrackingError):
             _LOGGER.warning("Dropping an unreadable stored shipment (%s)", shipment_id)
     registered: dict[Source, frozenset[str]] = {}
-    for source, numbers in cast("Mapping[str, Any]", data.get("registered", {})).items():
+    for source, numbers in _section(data.get("registered", {}), "registrations").items():
         try:
             registered[Source(source)] = frozenset(numbers)
         except (TypeError, ValueError):
             _LOGGER.warning("Dropping registrations of an unknown source (%s)", source)
     return StoredData(shipments=shipments, registered=registered)
+
+
+def _section(value: object, what: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise TrackingStoredDataError(f"{what} should be an object, not {type(value).__name__}")
+    return cast("Mapping[str, Any]", value)

@@ -256,11 +256,13 @@ def backoff_delay(
 ) -> timedelta:
     """How long a source rests after `consecutive_errors` failures in a row.
 
-    A Retry-After from the source is honoured as given (it knows best); a block or
-    captcha page means we were too eager, so the rest is long.
+    A Retry-After from the source is honoured (it knows best), up to BACKOFF_MAX: a date
+    decades away must not silence a source for good; a block or captcha page means we
+    were too eager, so the rest is long.
     """
     if retry_after is not None and retry_after > 0:
-        return timedelta(seconds=retry_after)
+        # Compared in seconds: a huge value would overflow timedelta.
+        return timedelta(seconds=min(retry_after, BACKOFF_MAX.total_seconds()))
     if blocked:
         return BLOCKED_BACKOFF
     exponent = max(consecutive_errors - 1, 0)

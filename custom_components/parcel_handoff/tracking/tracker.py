@@ -34,6 +34,7 @@ from .errors import (
     TrackingNotFoundError,
     TrackingQuotaExceededError,
     TrackingRateLimitError,
+    TrackingResponseTooLargeError,
     TrackingTimeoutError,
 )
 from .model import Handoff, Shipment, Source, SourceResult, SourceSnapshot, Stage, TrackingEvent
@@ -277,6 +278,8 @@ def error_key(error: TrackingError) -> str:
             return "quota_exhausted"
         case TrackingInvalidResponseError(blocked=True):
             return "blocked"
+        case TrackingResponseTooLargeError():
+            return "too_large"
         case TrackingInvalidResponseError():
             return "invalid_response"
         case TrackingTimeoutError():

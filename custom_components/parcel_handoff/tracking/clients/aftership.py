@@ -20,9 +20,9 @@ import aiohttp
 
 from ..errors import TrackingError
 from ..model import Source, SourceResult
-from ..normalizers._util import as_dict, decode_json, number_key, opt_str
+from ..normalizers._util import as_dict, number_key, opt_str
 from ..normalizers.aftership import aftership_error_for, aftership_request_error, parse_aftership
-from .base import DEFAULT_TIMEOUT, HttpReply, Throttle, TrackingClient
+from .base import DEFAULT_TIMEOUT, HttpReply, Throttle, TrackingClient, capped_rest
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -102,7 +102,9 @@ class AfterShipClient(TrackingClient):
     async def async_validate_credentials(self) -> None:
         """List one tracking: a bad key is a 401, no connection a connection error."""
         reply = await self._call("GET", params={"limit": "1"})
-        if (error := aftership_request_error(decode_json(reply.body, what=_WHAT))) is not None:
+        if (
+            error := await self._async_parse(reply, aftership_request_error, what=_WHAT)
+        ) is not None:
             raise error
 
     async def _async_track_batch(self, batch: list[str]) -> Mapping[str, SourceResult]:
@@ -116,10 +118,7 @@ class AfterShipClient(TrackingClient):
         reply = await self._call(
             "GET", params={"tracking_numbers": ",".join(wanted), "limit": _LIST_LIMIT}
         )
-        body = decode_json(reply.body, what=_WHAT)
-        if (error := aftership_request_error(body)) is not None:
-            raise error
-        tracked = parse_aftership(body)
+        tracked = await self._async_parse(reply, _trackings, what=_WHAT)
         for number in wanted:
             if number in tracked:
                 results[number] = tracked[number]
@@ -134,8 +133,7 @@ class AfterShipClient(TrackingClient):
         if (slug := self._slugs.get(number)) is not None:
             request["slug"] = slug
         reply = await self._call("POST", json_body=request, accept={200, 201, 400, 404, 422})
-        meta = as_dict(decode_json(reply.body, what=_WHAT), what="AfterShip reply").get("meta")
-        meta = as_dict(meta, what="AfterShip meta")
+        meta = await self._async_parse(reply, _meta, what=_WHAT)
         code = meta.get("code")
         if code in (200, 201, _ALREADY_EXISTS):
             self.created.add(number)
@@ -147,9 +145,22 @@ class AfterShipClient(TrackingClient):
 
     def _reset_after(self, reply: HttpReply) -> float | None:
         """Seconds until `X-RateLimit-Reset` (epoch seconds)."""
-        reset = reply.headers.get("X-RateLimit-Reset")
+        if (reset := reply.headers.get("X-RateLimit-Reset")) is None:
+            return None
         try:
-            seconds = float(reset) - time.time() if reset is not None else None
+            seconds = float(reset) - time.time()
         except ValueError:
             return None
-        return None if seconds is None else max(0.0, seconds)
+        return capped_rest(max(0.0, seconds))
+
+
+def _trackings(body: Any) -> dict[str, SourceResult]:
+    """The trackings of a list reply, or its request error raised."""
+    if (error := aftership_request_error(body)) is not None:
+        raise error
+    return parse_aftership(body)
+
+
+def _meta(body: Any) -> Mapping[str, Any]:
+    """The `meta` object of a reply."""
+    return as_dict(as_dict(body, what="AfterShip reply").get("meta"), what="AfterShip meta")

@@ -28,15 +28,31 @@ from ..errors import (
     TrackingInvalidResponseError,
     TrackingNotFoundError,
     TrackingRateLimitError,
+    TrackingResponseTooLargeError,
     TrackingTimeoutError,
 )
 from ..model import Source, SourceResult
-from ..normalizers._util import decode_json, number_key
+from ..normalizers._util import decode_json, looks_blocked, number_key
 
 _LOGGER = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT: Final = 20.0
 """Seconds one request may take, connection and body included."""
+
+MAX_REPLY_BYTES: Final = 4 * 1024 * 1024
+"""The largest body read from any source (after decompression).
+
+A full batch of real parcels takes well under a megabyte; a bigger body is refused
+unread (announced by Content-Length) or as soon as the limit is passed.
+"""
+
+INLINE_PARSE_BYTES: Final = 256 * 1024
+"""Bodies up to this size are decoded in the caller; bigger ones in a worker thread."""
+
+MAX_RETRY_AFTER: Final = 6 * 3600.0
+"""The longest rest a source may ask for, in seconds: a date in 2099 is not obeyed."""
+
+_READ_CHUNK: Final = 64 * 1024
 
 _REDACTED: Final = "**REDACTED**"
 
@@ -65,7 +81,8 @@ def unique_numbers(numbers: Iterable[str]) -> list[str]:
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
     """Seconds to wait from a Retry-After value: delta-seconds or an HTTP date.
 
-    Returns None when the value is absent or unreadable; never a negative number.
+    Returns None when the value is absent, unreadable or a negative delay; a date in the
+    past is 0 and anything beyond MAX_RETRY_AFTER is capped to it.
     """
     if value is None or not (text := value.strip()):
         return None
@@ -78,14 +95,24 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
             return None
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
-        seconds = (when - (now or datetime.now(UTC))).total_seconds()
-    if not math.isfinite(seconds):
+        seconds = max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+    return capped_rest(seconds)
+
+
+def capped_rest(seconds: float) -> float | None:
+    """A rest a source asked for, in seconds, capped to MAX_RETRY_AFTER; None if absurd."""
+    if not math.isfinite(seconds) or seconds < 0:
         return None
-    return max(0.0, seconds)
+    return min(seconds, MAX_RETRY_AFTER)
 
 
 def stops_further_batches(error: TrackingError) -> bool:
-    """True for errors after which sending more requests in the same call is pointless."""
+    """True for errors after which sending more requests in the same call is pointless.
+
+    A source that answered with megabytes would do it again for the next batch.
+    """
+    if isinstance(error, TrackingResponseTooLargeError):
+        return True
     if isinstance(error, TrackingInvalidResponseError):
         return error.blocked
     return isinstance(error, TrackingRateLimitError | TrackingAuthenticationError)
@@ -210,7 +237,8 @@ class TrackingClient(ABC):
         """Send one request to `base_url + path` and read its whole body.
 
         Statuses in `accept` are returned; every other status and every transport
-        failure is raised as a TrackingError.
+        failure is raised as a TrackingError, a body over MAX_REPLY_BYTES as
+        TrackingResponseTooLargeError.
         """
         self.requests_made += 1
         try:
@@ -223,7 +251,7 @@ class TrackingClient(ABC):
                 headers=headers,
                 timeout=self._timeout,
             ) as response:
-                body = self._scrub(await response.read())
+                body = self._scrub(await _read_body(response, what=what))
                 reply = HttpReply(response.status, body, response.headers)
         except TimeoutError as err:
             _LOGGER.debug("%s %s %s: timed out", self.source, method, path)
@@ -252,16 +280,62 @@ class TrackingClient(ABC):
             return TrackingAuthenticationError(f"{what} rejected the credentials (HTTP {status})")
         if status >= 500:
             return TrackingConnectionError(f"{what} failed (HTTP {status})")
-        try:
-            decode_json(reply.body, what=what)
-        except TrackingInvalidResponseError as err:
-            if err.blocked:
-                return err
+        if len(reply.body) > INLINE_PARSE_BYTES:
+            # Too big to decode on the loop just to name an error: its head tells a block page.
+            if looks_blocked(reply.body):
+                return TrackingInvalidResponseError(
+                    f"{what} returned a block or captcha page", blocked=True
+                )
+        else:
+            try:
+                decode_json(reply.body, what=what)
+            except TrackingInvalidResponseError as err:
+                if err.blocked:
+                    return err
         return TrackingInvalidResponseError(f"{what} answered HTTP {status}")
 
     def _reset_after(self, reply: HttpReply) -> float | None:
         """Seconds until a rate limit resets, from source-specific headers (none by default)."""
         return None
+
+    async def _async_parse[T](self, reply: HttpReply, parse: Callable[[Any], T], *, what: str) -> T:
+        """Decode the reply's JSON and read it with `parse`, off the event loop when big.
+
+        Decoding and normalising a body of megabytes takes long enough to stall every
+        other task of the loop (in Home Assistant: everything).
+        """
+
+        def decode_and_parse() -> T:
+            return parse(decode_json(reply.body, what=what))
+
+        if len(reply.body) <= INLINE_PARSE_BYTES:
+            return decode_and_parse()
+        _LOGGER.debug("%s: reading a reply of %d bytes in a worker", self.source, len(reply.body))
+        return await asyncio.get_running_loop().run_in_executor(None, decode_and_parse)
+
+
+async def _read_body(response: aiohttp.ClientResponse, *, what: str) -> bytes:
+    """The whole body, refused once it is known to pass MAX_REPLY_BYTES.
+
+    A Content-Length above the limit is refused before reading anything; without one
+    (chunked), reading stops at the first chunk past the limit. The connection is
+    closed either way rather than drained.
+    """
+    declared = response.content_length
+    if declared is not None and declared > MAX_REPLY_BYTES:
+        response.close()
+        raise TrackingResponseTooLargeError(
+            f"{what} announced a reply of {declared} bytes (at most {MAX_REPLY_BYTES} are read)"
+        )
+    body = bytearray()
+    async for chunk in response.content.iter_chunked(_READ_CHUNK):
+        body += chunk
+        if len(body) > MAX_REPLY_BYTES:
+            response.close()
+            raise TrackingResponseTooLargeError(
+                f"{what} sent a reply of more than {MAX_REPLY_BYTES} bytes"
+            )
+    return bytes(body)
 
 
 class Throttle:

@@ -26,7 +26,6 @@ from typing import Final
 
 from ..errors import TrackingError, TrackingInvalidResponseError
 from ..model import Source, SourceResult
-from ..normalizers._util import decode_json
 from ..normalizers.cainiao import parse_cainiao
 from .base import HttpReply, TrackingClient
 
@@ -58,7 +57,7 @@ class CainiaoClient(TrackingClient):
             params={"mailNos": ",".join(batch), "lang": "en-US"},
             headers=REQUEST_HEADERS,
         )
-        return parse_cainiao(decode_json(reply.body, what="Cainiao"))
+        return await self._async_parse(reply, parse_cainiao, what="Cainiao")
 
     async def async_validate_credentials(self) -> None:
         """Cainiao needs no credentials: nothing to check."""

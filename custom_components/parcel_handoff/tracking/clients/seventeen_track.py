@@ -9,7 +9,7 @@ Requests are spaced by an internal throttle (at most 3 per second by default).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import replace
 import logging
 from typing import Any, Final
@@ -18,7 +18,7 @@ import aiohttp
 
 from ..errors import TrackingInvalidResponseError, TrackingQuotaExceededError
 from ..model import Source, SourceResult
-from ..normalizers._util import as_dict, as_list, decode_json, number_key, opt_str
+from ..normalizers._util import as_dict, capped_list, number_key, opt_str
 from ..normalizers.seventeen_track import (
     SeventeenTrackQuota,
     is_already_registered,
@@ -93,8 +93,8 @@ class SeventeenTrackClient(TrackingClient):
     def _secrets(self) -> Collection[str]:
         return (self._api_key,)
 
-    async def _post(self, path: str, body: Any) -> Any:
-        """POST one 17TRACK call (throttled) and return its decoded, successful body."""
+    async def _post[T](self, path: str, body: Any, read: Callable[[Any], T]) -> T:
+        """POST one 17TRACK call (throttled); `read` its decoded body once it is a success."""
         await self.throttle.wait()
         reply = await self._request(
             "POST",
@@ -103,14 +103,17 @@ class SeventeenTrackClient(TrackingClient):
             json_body=body,
             headers={"17token": self._api_key, "Content-Type": "application/json"},
         )
-        decoded = decode_json(reply.body, what=_WHAT)
-        if (error := seventeen_track_request_error(decoded)) is not None:
-            raise error
-        return decoded
+
+        def read_success(decoded: Any) -> T:
+            if (error := seventeen_track_request_error(decoded)) is not None:
+                raise error
+            return read(decoded)
+
+        return await self._async_parse(reply, read_success, what=_WHAT)
 
     async def async_get_quota(self) -> SeventeenTrackQuota:
         """Fetch the account's quota and remember it as the last known one."""
-        self.quota = parse_17track_quota(await self._post(QUOTA_PATH, None))
+        self.quota = await self._post(QUOTA_PATH, None, parse_17track_quota)
         self._quota_used_up = False
         return self.quota
 
@@ -126,11 +129,11 @@ class SeventeenTrackClient(TrackingClient):
         wanted = [number for number in batch if number in self.registered]
         if not wanted:
             return results
-        body = await self._post(TRACK_INFO_PATH, [{"number": number} for number in wanted])
-        for number in _rejected_with(body, _NOT_REGISTERED):
-            # Registered elsewhere once, gone now (e.g. deleted): register again next time.
-            self.registered.discard(number)
-        tracked = parse_17track(body)
+        tracked, unregistered = await self._post(
+            TRACK_INFO_PATH, [{"number": number} for number in wanted], _track_info
+        )
+        # Registered elsewhere once, gone now (e.g. deleted): register again next time.
+        self.registered.difference_update(unregistered)
         results.update((number, tracked[number]) for number in wanted if number in tracked)
         return results
 
@@ -139,19 +142,13 @@ class SeventeenTrackClient(TrackingClient):
         if self.quota_exhausted:
             error = TrackingQuotaExceededError("17TRACK registration quota is used up")
             return dict.fromkeys(numbers, error)
-        body = await self._post(REGISTER_PATH, [self._register_item(n) for n in numbers])
-        data = as_dict(as_dict(body, what=_WHAT).get("data"), what="17TRACK register data")
-        accepted = 0
-        for raw in as_list(data.get("accepted"), what="17TRACK accepted"):
-            if number := number_key(as_dict(raw, what="17TRACK accepted item").get("number")):
-                self.registered.add(number)
-                accepted += 1
+        accepted_numbers, rejected = await self._post(
+            REGISTER_PATH, [self._register_item(n) for n in numbers], _registration
+        )
+        self.registered.update(accepted_numbers)
+        accepted = len(accepted_numbers)
         errors: dict[str, SourceResult] = {}
-        for raw in as_list(data.get("rejected"), what="17TRACK rejected"):
-            item = as_dict(raw, what="17TRACK rejected item")
-            if (number := number_key(item.get("number"))) is None:
-                continue
-            code, message = _error_of(item)
+        for number, code, message in rejected:
             if is_already_registered(code):
                 self.registered.add(number)
                 continue
@@ -176,6 +173,27 @@ class SeventeenTrackClient(TrackingClient):
                 used=self.quota.used + count,
                 remaining=max(0, self.quota.remaining - count),
             )
+
+
+def _track_info(body: Any) -> tuple[dict[str, SourceResult], list[str]]:
+    """A `gettrackinfo` reply's results, and the numbers it says are not registered."""
+    return parse_17track(body), _rejected_with(body, _NOT_REGISTERED)
+
+
+def _registration(body: Any) -> tuple[list[str], list[tuple[str, int, str]]]:
+    """A `register` reply: the accepted numbers, and each rejected number's code and message."""
+    data = as_dict(as_dict(body, what=_WHAT).get("data"), what="17TRACK register data")
+    accepted = [
+        number
+        for raw in capped_list(data.get("accepted"), what="17TRACK accepted")
+        if (number := number_key(as_dict(raw, what="17TRACK accepted item").get("number")))
+    ]
+    rejected: list[tuple[str, int, str]] = []
+    for raw in capped_list(data.get("rejected"), what="17TRACK rejected"):
+        item = as_dict(raw, what="17TRACK rejected item")
+        if (number := number_key(item.get("number"))) is not None:
+            rejected.append((number, *_error_of(item)))
+    return accepted, rejected
 
 
 def _error_of(item: Mapping[str, Any]) -> tuple[int, str]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Collection, Mapping
+from functools import partial
 import json
 import logging
 import math
@@ -30,9 +31,15 @@ from ..errors import (
     TrackingInvalidResponseError,
 )
 from ..model import Source, SourceResult
-from ..normalizers._util import as_dict, decode_json, opt_str
+from ..normalizers._util import as_dict, opt_str
 from ..normalizers.usps import parse_usps
-from .base import DEFAULT_TIMEOUT, HttpReply, TrackingClient, stops_further_batches
+from .base import (
+    DEFAULT_TIMEOUT,
+    INLINE_PARSE_BYTES,
+    HttpReply,
+    TrackingClient,
+    stops_further_batches,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -114,7 +121,7 @@ class UspsClient(TrackingClient):
             )
             if reply.status != 200:
                 raise _token_error(reply)
-            data = as_dict(decode_json(reply.body, what="USPS OAuth"), what="USPS OAuth reply")
+            data = await self._async_parse(reply, _token_reply, what="USPS OAuth")
             token = opt_str(data.get("access_token"))
             if token is None:
                 raise TrackingInvalidResponseError("USPS OAuth reply has no access token")
@@ -164,18 +171,10 @@ class UspsClient(TrackingClient):
                 _LOGGER.debug("USPS Tracking 3.2 answered %s: using 3.0", reply.status)
                 self.use_v3r2 = False
             else:
-                return self._parse_v3r2(reply, batch)
+                return await self._async_parse(
+                    reply, partial(_v3r2_results, batch=batch), what="USPS Tracking"
+                )
         return await self._async_track_v3(batch)
-
-    def _parse_v3r2(self, reply: HttpReply, batch: list[str]) -> Mapping[str, SourceResult]:
-        body = decode_json(reply.body, what="USPS Tracking")
-        if isinstance(body, list):
-            return parse_usps(body, tracking_number=batch[0] if len(batch) == 1 else None)
-        # A single error object answers for the whole request.
-        results: dict[str, SourceResult] = {}
-        for number in batch:
-            results.update(parse_usps(body, tracking_number=number))
-        return results
 
     async def _async_track_v3(self, batch: list[str]) -> Mapping[str, SourceResult]:
         """One request per number; a failure that stops batches also stops the rest."""
@@ -188,14 +187,31 @@ class UspsClient(TrackingClient):
                     params={"expand": "DETAIL"},
                     accept={200, 400, 404},
                 )
-                body = decode_json(reply.body, what="USPS Tracking")
-                results.update(parse_usps(body, tracking_number=number))
+                results.update(
+                    await self._async_parse(
+                        reply, partial(parse_usps, tracking_number=number), what="USPS Tracking"
+                    )
+                )
             except TrackingError as err:
                 results[number] = err
                 if stops_further_batches(err) or not isinstance(err, TrackingInvalidResponseError):
                     results.update(dict.fromkeys(batch[index + 1 :], err))
                     break
         return results
+
+
+def _token_reply(body: Any) -> Mapping[str, Any]:
+    return as_dict(body, what="USPS OAuth reply")
+
+
+def _v3r2_results(body: Any, *, batch: list[str]) -> Mapping[str, SourceResult]:
+    """A Tracking 3.2 reply's results: a list of items, or one error for the whole batch."""
+    if isinstance(body, list):
+        return parse_usps(body, tracking_number=batch[0] if len(batch) == 1 else None)
+    results: dict[str, SourceResult] = {}
+    for number in batch:
+        results.update(parse_usps(body, tracking_number=number))
+    return results
 
 
 def _lifetime(value: object) -> float:
@@ -211,10 +227,7 @@ def _lifetime(value: object) -> float:
 
 def _token_error(reply: HttpReply) -> TrackingError:
     """The error of a refused token request (never quoting what was sent)."""
-    try:
-        body = json.loads(reply.body)
-    except ValueError:
-        body = None
+    body = _small_json(reply.body)
     code = opt_str(body.get("error")) if isinstance(body, Mapping) else None
     if reply.status == 401 or code in _CREDENTIAL_ERRORS:
         suffix = f" ({code})" if code else ""
@@ -225,7 +238,14 @@ def _token_error(reply: HttpReply) -> TrackingError:
 
 
 def _is_json_list(body: bytes) -> bool:
+    return isinstance(_small_json(body), list)
+
+
+def _small_json(body: bytes) -> Any:
+    """The decoded body of an error reply, or None when not JSON or too big to decode here."""
+    if len(body) > INLINE_PARSE_BYTES:
+        return None
     try:
-        return isinstance(json.loads(body), list)
+        return json.loads(body)
     except ValueError:
-        return False
+        return None

@@ -5,15 +5,41 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta, timezone
 import json
+import logging
 import re
-from typing import Any
+from typing import Any, Final
 
 from ..errors import TrackingInvalidResponseError
+from ..model import TrackingEvent
+
+_LOGGER = logging.getLogger(__name__)
+
+MAX_ITEMS_PER_REPLY: Final = 200
+"""The most numbers (modules, trackings, items) read from one reply.
+
+The largest real batch asks about 50 numbers (AfterShip, which may list a number once
+per courier); a reply listing more is read up to this many, the rest left out.
+"""
+
+MAX_EVENTS_PER_NUMBER: Final = 200
+"""The most events kept for one number from one reply: the newest ones.
+
+A real parcel has a few dozen; this bounds what a runaway reply can put in memory, in
+the store and on a dashboard.
+"""
+
+# What was already logged as cut short (once per process, then at debug level).
+_reported_cuts: set[str] = set()
 
 _BLOCK_PAGE = re.compile(
     rb"^\s*(<!doctype|<html|<\?xml|<head|<body|<script)|captcha|punish|x5sec|_____tmd_____",
     re.IGNORECASE,
 )
+
+
+def looks_blocked(body: bytes) -> bool:
+    """True when a body that is not JSON reads like a block or captcha page (by its head)."""
+    return bool(_BLOCK_PAGE.search(body[:4096]))
 
 
 def decode_json(body: bytes | str, *, what: str) -> Any:
@@ -22,7 +48,7 @@ def decode_json(body: bytes | str, *, what: str) -> Any:
     try:
         return json.loads(raw)
     except (ValueError, RecursionError) as err:
-        blocked = bool(_BLOCK_PAGE.search(raw[:4096]))
+        blocked = looks_blocked(raw)
         kind = "a block or captcha page" if blocked else "not valid JSON"
         raise TrackingInvalidResponseError(f"{what} returned {kind}", blocked=blocked) from err
 
@@ -158,3 +184,34 @@ _EXPORT_HINT = re.compile(r"\bexport|出口", re.IGNORECASE)
 def mentions_export(*texts: str | None) -> bool:
     """True when a message speaks of export (origin-side customs), not import."""
     return any(text and _EXPORT_HINT.search(text) for text in texts)
+
+
+def capped_list(value: object, *, what: str) -> Sequence[Any]:
+    """A reply's list of numbers (as `as_list`), read up to MAX_ITEMS_PER_REPLY entries."""
+    items = as_list(value, what=what)
+    if len(items) <= MAX_ITEMS_PER_REPLY:
+        return items
+    _report_cut(
+        what,
+        f"{what}: a reply listed {len(items)} entries; the first {MAX_ITEMS_PER_REPLY} are read",
+    )
+    return items[:MAX_ITEMS_PER_REPLY]
+
+
+def newest_events(events: Sequence[TrackingEvent], *, what: str) -> tuple[TrackingEvent, ...]:
+    """At most MAX_EVENTS_PER_NUMBER of `events` (sorted newest first): the newest."""
+    if len(events) <= MAX_EVENTS_PER_NUMBER:
+        return tuple(events)
+    _report_cut(
+        what,
+        f"{what}: a reply held {len(events)} events for one number;"
+        f" the newest {MAX_EVENTS_PER_NUMBER} are kept",
+    )
+    return tuple(events[:MAX_EVENTS_PER_NUMBER])
+
+
+def _report_cut(what: str, message: str) -> None:
+    """Log a reply cut short: a warning the first time per kind of list, then at debug level."""
+    level = logging.DEBUG if what in _reported_cuts else logging.WARNING
+    _reported_cuts.add(what)
+    _LOGGER.log(level, message)

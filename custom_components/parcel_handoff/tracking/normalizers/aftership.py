@@ -29,9 +29,11 @@ from ..model import EtaWindow, Source, SourceResult, SourceSnapshot, Stage, Trac
 from ._util import (
     as_dict,
     as_list,
+    capped_list,
     day_bound,
     join_location,
     mentions_export,
+    newest_events,
     number_key,
     opt_str,
     parse_iso,
@@ -415,7 +417,7 @@ def _snapshot(tracking: Mapping[str, Any], number: str) -> SourceSnapshot:
         tracking_number=number,
         found=found,
         carrier=carrier_display_name(slug),
-        events=tuple(events),
+        events=newest_events(events, what="AfterShip checkpoints"),
         status_stage=aftership_stage(subtag, tag) if found else None,
         status_text=opt_str(tracking.get("subtag_message")) or tag,
         local_carrier=carrier_display_name(local_slug),
@@ -473,7 +475,7 @@ def parse_aftership(body: object) -> dict[str, SourceResult]:
         return results
     data = as_dict(root.get("data"), what="AfterShip data")
     if "trackings" in data:
-        for raw in as_list(data.get("trackings"), what="AfterShip trackings"):
+        for raw in capped_list(data.get("trackings"), what="AfterShip trackings"):
             _add(results, raw)
     elif "tracking" in data:
         _add(results, data.get("tracking"))

@@ -45,7 +45,9 @@ from ..model import EtaWindow, Source, SourceResult, SourceSnapshot, Stage, Trac
 from ._util import (
     as_dict,
     as_list,
+    capped_list,
     epoch_ms,
+    newest_events,
     number_key,
     opt_str,
     parse_iso,
@@ -297,7 +299,7 @@ def parse_cainiao(body: object) -> dict[str, SourceResult]:
     if "module" not in reply:
         raise TrackingInvalidResponseError("Cainiao reply has no module list")
     results: dict[str, SourceResult] = {}
-    for raw_module in as_list(reply["module"], what="Cainiao module list"):
+    for raw_module in capped_list(reply["module"], what="Cainiao module list"):
         snapshot = _parse_module(as_dict(raw_module, what="Cainiao module"))
         results.setdefault(snapshot.tracking_number, snapshot)
     return results
@@ -428,7 +430,7 @@ def _parse_events(
             events.append(trace)
     # Payload order is nominally newest first; a stable sort keeps it for equal instants.
     events.sort(key=lambda event: event.time, reverse=True)
-    return _demote_early_import_customs(events)
+    return newest_events(_demote_early_import_customs(events), what="Cainiao detailList")
 
 
 def _parse_event(

@@ -30,9 +30,11 @@ from ..model import EtaWindow, Source, SourceResult, SourceSnapshot, Stage, Trac
 from ._util import (
     as_dict,
     as_list,
+    capped_list,
     day_bound,
     join_location,
     mentions_export,
+    newest_events,
     number_key,
     opt_str,
     parse_iso,
@@ -472,7 +474,7 @@ def _snapshot(item: Mapping[str, Any], number: str) -> SourceSnapshot:
         tracking_number=number,
         found=found,
         carrier=origin.name if origin else None,
-        events=tuple(events),
+        events=newest_events(events, what="17TRACK events"),
         status_stage=seventeen_track_stage(sub_status, status) if found else None,
         status_text=opt_str(latest_status.get("sub_status_descr")) or status,
         local_carrier=local_carrier,
@@ -565,9 +567,9 @@ def parse_17track(body: object) -> dict[str, SourceResult]:
     data = as_dict(root.get("data"), what="17TRACK data")
     if "accepted" not in data and "rejected" not in data:
         raise TrackingInvalidResponseError("17TRACK data has neither accepted nor rejected")
-    for raw in as_list(data.get("accepted"), what="17TRACK accepted"):
+    for raw in capped_list(data.get("accepted"), what="17TRACK accepted"):
         _accepted(as_dict(raw, what="17TRACK accepted item"), results)
-    for raw in as_list(data.get("rejected"), what="17TRACK rejected"):
+    for raw in capped_list(data.get("rejected"), what="17TRACK rejected"):
         item = as_dict(raw, what="17TRACK rejected item")
         _add(results, _item_number(item), _rejection(item))
     return results

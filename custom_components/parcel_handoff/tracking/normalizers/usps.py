@@ -51,7 +51,16 @@ from ..errors import (
     TrackingRateLimitError,
 )
 from ..model import EtaWindow, Source, SourceResult, SourceSnapshot, Stage, TrackingEvent
-from ._util import as_dict, as_list, number_key, opt_str, parse_offset, plausible_time
+from ._util import (
+    as_dict,
+    as_list,
+    capped_list,
+    newest_events,
+    number_key,
+    opt_str,
+    parse_offset,
+    plausible_time,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -217,7 +226,7 @@ def parse_usps(body: object, *, tracking_number: str | None = None) -> dict[str,
     if isinstance(body, list):
         results: dict[str, SourceResult] = {}
         single = len(body) == 1
-        for raw in body:
+        for raw in capped_list(body, what="USPS tracking results"):
             item = as_dict(raw, what="USPS tracking result")
             number, result = _parse_item(item, fallback if single else None)
             results.setdefault(number, result)
@@ -363,10 +372,11 @@ def _events(
         timed.append((instant, raw))
     # USPS lists newest first; a stable sort keeps that order for equal instants.
     timed.sort(key=lambda pair: pair[0], reverse=True)
-    return tuple(
+    events = [
         _event(raw, instant, number=number, fallback=category_stage if index == 0 else None)
         for index, (instant, raw) in enumerate(timed)
-    )
+    ]
+    return newest_events(events, what="USPS trackingEvents")
 
 
 def _event(
