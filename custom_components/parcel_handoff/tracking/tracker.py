@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from functools import lru_cache
 import logging
+from operator import attrgetter
 from typing import Final, Protocol
 
 from .attention import assess_attention
@@ -325,6 +326,8 @@ class Tracker:
         self._clock = clock
         self._states: dict[str, ShipmentState] = {}
         self._forced: set[LegKey] = set()
+        # The events an answer added, per shipment and leg, until the rebuild merges them.
+        self._fresh: dict[str, dict[LegKey, tuple[TrackingEvent, ...]]] = {}
         self._sent: dict[Source, deque[tuple[datetime, int]]] = {}
         self._serial = 0
         self._baseline_taken = False
@@ -683,7 +686,9 @@ class Tracker:
             previous = record.snapshots.get(leg)
             if fresh or previous is None or not _same_summary(previous, result):
                 news = True
-                snapshot = replace(result, events=fresh) if fresh != result.events else result
+                # The record keeps the snapshot without events; the rebuild merges the fresh.
+                snapshot = replace(result, events=()) if result.events else result
+                self._fresh.setdefault(sid, {})[leg] = fresh
                 record = replace(
                     record,
                     snapshots={**record.snapshots, leg: snapshot},
@@ -711,15 +716,30 @@ class Tracker:
 
     # --- Merging, announcing, scheduling ---------------------------------------------
 
-    def _build(self, state: ShipmentState, now: datetime) -> Shipment:
+    def _build(
+        self,
+        state: ShipmentState,
+        now: datetime,
+        fresh: Mapping[LegKey, tuple[TrackingEvent, ...]] | None = None,
+    ) -> Shipment:
+        """The shipment view of a record, with the `fresh` events its answers added."""
         config, record = state.config, state.record
+        history: Sequence[TrackingEvent] = record.events
+        snapshots: Collection[SourceSnapshot] = record.snapshots.values()
+        if fresh:
+            # In the order the snapshots' own events would come: the merge keeps it on ties.
+            history = (
+                *history,
+                *(e for leg, s in record.snapshots.items() for e in fresh.get(leg, s.events)),
+            )
+            snapshots = [replace(s, events=()) if s.events else s for s in snapshots]
 
         def build(local_carrier: str | None, local_number: str | None) -> Shipment:
             return build_shipment(
                 config.tracking_number,
-                record.snapshots.values(),
+                snapshots,
                 now=now,
-                history=record.events,
+                history=history,
                 local_carrier=local_carrier,
                 local_tracking_number=local_number,
                 added_at=record.added_at,
@@ -739,9 +759,10 @@ class Tracker:
         """Rebuild the shipments that got answers, and their legs."""
         for sid in sids:
             state = self._states.get(sid)
+            fresh = self._fresh.pop(sid, None)
             if state is None or not state.record.has_data:
                 continue
-            shipment = self._build(state, now)
+            shipment = self._build(state, now, fresh)
             record = replace(
                 state.record,
                 events=shipment.events,
@@ -758,6 +779,7 @@ class Tracker:
                 shipment=shipment,
                 legs=self._legs(state.config, shipment, record),
             )
+        self._fresh.clear()
 
     def _refresh_attention(self, now: datetime, rebuilt: set[str]) -> None:
         """Attention depends on the clock: reassess it for the shipments not rebuilt."""
@@ -995,13 +1017,12 @@ def _may_ride(check: LegCheck, source: Source, now: datetime) -> bool:
 
 # What a snapshot says besides its events (whatever fields the model gains).
 _SUMMARY_FIELDS: Final = tuple(f.name for f in fields(SourceSnapshot) if f.name != "events")
+_summary: Final = attrgetter(*_SUMMARY_FIELDS)
 
 
 def _same_summary(a: SourceSnapshot, b: SourceSnapshot) -> bool:
     """True when two snapshots say the same but for their events."""
-    return type(a) is type(b) and all(
-        getattr(a, name) == getattr(b, name) for name in _SUMMARY_FIELDS
-    )
+    return type(a) is type(b) and _summary(a) == _summary(b)
 
 
 def _portal_local_number(

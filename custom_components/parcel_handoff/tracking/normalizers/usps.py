@@ -335,8 +335,13 @@ def _clean_text(value: object) -> str | None:
     text = opt_str(value)
     if text is None:
         return None
-    text = html.unescape(_TAG.sub("", _SUPERSCRIPT.sub("", text)))
-    text = _TRAILING_DASH.sub("", _LEADING_NUMBER.sub("", text))
+    if "<" in text:  # each pattern is looked for only where it can match
+        text = _TAG.sub("", _SUPERSCRIPT.sub("", text))
+    text = html.unescape(text)
+    if text[:1].isdigit():
+        text = _LEADING_NUMBER.sub("", text)
+    if "-" in text:
+        text = _TRAILING_DASH.sub("", text)
     return opt_str(text)
 
 
@@ -437,7 +442,10 @@ def _event_zones(raw_events: Sequence[Mapping[str, Any]]) -> list[timezone]:
     known = {index: zone for index, zone in enumerate(own) if zone is not None}
     if not known:
         return [DEFAULT_OFFSET] * len(own)
-    return [known[_nearest(known, index)] for index in range(len(own))]
+    return [
+        zone if zone is not None else known[_nearest(known, index)]
+        for index, zone in enumerate(own)
+    ]
 
 
 def _nearest(candidates: Mapping[int, object], index: int) -> int:
