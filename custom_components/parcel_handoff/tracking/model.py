@@ -12,6 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Final
 
+from ._frozen import fill_slots
 from .errors import TrackingError
 
 
@@ -82,6 +83,7 @@ class Source(StrEnum):
     AFTERSHIP = "aftership"
 
 
+@fill_slots
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TrackingEvent:
     """One scan or message, as a portal reported it.
@@ -105,6 +107,7 @@ class TrackingEvent:
             raise TrackingError(f"event time must be timezone-aware: {self.time!r}")
 
 
+@fill_slots
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EtaWindow:
     """When the carrier expects delivery: earliest and latest instants, either may be None."""
@@ -113,6 +116,7 @@ class EtaWindow:
     latest: datetime | None = None
 
 
+@fill_slots
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SourceSnapshot:
     """What one source says about one tracking number at one moment.
@@ -149,6 +153,7 @@ class SourceSnapshot:
 type SourceResult = SourceSnapshot | TrackingError
 
 
+@fill_slots
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Handoff:
     """The parcel passed to its final-mile carrier, possibly under a new number."""
@@ -189,6 +194,7 @@ class AttentionAction(StrEnum):
     ARRANGE_REDELIVERY = "arrange_redelivery"
 
 
+@fill_slots
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Attention:
     """A silence or state that is not normal any more, with the suggested action."""
@@ -198,6 +204,7 @@ class Attention:
     since: datetime
 
 
+@fill_slots
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Shipment:
     """The one answer per parcel: the merged, canonical view over every source."""

@@ -24,6 +24,7 @@ import logging
 from operator import attrgetter
 from typing import Final, Protocol
 
+from ._frozen import fill_slots
 from .attention import assess_attention
 from .carriers import source_for_carrier
 from .clients.seventeen_track import SeventeenTrackClient
@@ -122,6 +123,7 @@ class TrackerSettings:
 # --- The persisted form ------------------------------------------------------------------
 
 
+@fill_slots
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LegCheck:
     """When a leg was last asked, when to ask again and what went wrong last time.
@@ -134,6 +136,7 @@ class LegCheck:
     error: str | None = None
 
 
+@fill_slots
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ShipmentRecord:
     """The persisted state of one shipment.
@@ -171,6 +174,7 @@ class StoredData:
 # --- What a refresh shows ----------------------------------------------------------------
 
 
+@fill_slots
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Leg:
     """One number followed by one source for a shipment.
@@ -188,6 +192,7 @@ class Leg:
         return (self.source, self.number)
 
 
+@fill_slots
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ShipmentState:
     """Everything known about one shipment: config, persisted record and merged view.
@@ -221,6 +226,7 @@ class ShipmentState:
         }
 
 
+@fill_slots
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Announcement:
     """A stage change or handoff seen in a refresh, to be announced once."""
@@ -860,11 +866,14 @@ class Tracker:
         """Recompute the next checks of the shipments asked about, and of the legs whose
         source's back-off changed (the others' next checks stand)."""
         for sid, state in self._states.items():
-            if sid not in asked and not any(leg.source in resting for leg in state.legs):
+            if sid not in asked and not (
+                resting and any(leg.source in resting for leg in state.legs)
+            ):
                 continue
             record = state.record
             shipment = self._view(state)
             checks = dict(record.checks)
+            changed = False
             for leg in state.legs:
                 check = checks.get(leg.key)
                 if check is None or check.last_check is None:
@@ -872,9 +881,8 @@ class Tracker:
                 upcoming = next_check(shipment, now, self._context(state, leg, check))
                 if upcoming != check.next_check:
                     checks[leg.key] = replace(check, next_check=upcoming)
-            if len(checks) != len(record.checks) or any(
-                checks[key] is not record.checks[key] for key in record.checks
-            ):
+                    changed = True
+            if changed:
                 self._states[sid] = replace(state, record=replace(record, checks=checks))
 
     @staticmethod
