@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import FrozenInstanceError, dataclass, field, replace
+import dataclasses
+from dataclasses import FrozenInstanceError, dataclass, field
 from datetime import UTC, datetime
 import inspect
 
 import pytest
 
-from custom_components.parcel_handoff.tracking._frozen import fill_slots
+from custom_components.parcel_handoff.tracking._frozen import fill_slots, replace
 from custom_components.parcel_handoff.tracking.errors import TrackingError
 from custom_components.parcel_handoff.tracking.model import (
     Shipment,
@@ -62,6 +63,7 @@ def test_same_signature_defaults_and_factories() -> None:
         fast()  # type: ignore[call-arg]
     with pytest.raises(FrozenInstanceError):
         one.first = 9  # type: ignore[misc]
+    assert replace(one, second="three") == dataclasses.replace(one, second="three")
     assert replace(one, second="three") == fast(1, "three")
 
 
@@ -108,3 +110,26 @@ def test_engine_instances_as_before() -> None:
     context = CheckContext(source=Source.CAINIAO)
     assert (context.speed, context.relayed) == (1.0, False)
     assert Shipment(tracking_number="LP1", stage=Stage.NOT_FOUND).tracking_numbers == ()
+
+
+def test_replace_is_dataclasses_replace() -> None:
+    """The same copies as `dataclasses.replace`, for fill_slots classes and any other."""
+    event = TrackingEvent(time=NOW, description="Arrived", source=Source.USPS, code="07")
+    assert replace(event, stage=Stage.LAST_MILE) == dataclasses.replace(
+        event, stage=Stage.LAST_MILE
+    )
+    assert replace(event) == event
+    assert replace(event) is not event
+    with pytest.raises(TypeError):
+        replace(event, colour="red")
+    with pytest.raises(TrackingError):
+        replace(event, time=NOW.replace(tzinfo=None))  # __post_init__ still checks
+
+    @dataclass(frozen=True)
+    class Other:
+        x: int
+        y: int = 2
+
+    assert replace(Other(1), y=3) == Other(1, 3)
+    record = ShipmentRecord(tracking_number="LP1", added_at=NOW)
+    assert replace(record, has_data=True) == dataclasses.replace(record, has_data=True)

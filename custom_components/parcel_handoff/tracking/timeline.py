@@ -21,11 +21,12 @@ Portals lag, repeat each other and send events out of order. The rules here:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import chain, count, repeat
 from operator import attrgetter, itemgetter
 
+from ._frozen import replace
 from .attention import assess_attention
 from .carriers import carrier_display_name, source_for_carrier
 from .detection import TrackingFormat, detect_carriers

@@ -17,14 +17,14 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta, tzinfo
 from functools import lru_cache
 import logging
 from operator import attrgetter
 from typing import Final, Protocol
 
-from ._frozen import fill_slots
+from ._frozen import fill_slots, replace
 from .attention import assess_attention
 from .carriers import source_for_carrier
 from .clients.seventeen_track import SeventeenTrackClient
