@@ -120,6 +120,10 @@ def test_replace_is_dataclasses_replace() -> None:
     )
     assert replace(event) == event
     assert replace(event) is not event
+    # Equal events hash alike (a set of them finds the copies a portal repeats).
+    assert hash(replace(event)) == hash(event)
+    assert {event, replace(event)} == {event}
+    assert len({event, replace(event, stage=Stage.LAST_MILE), replace(event, code="10")}) == 3
     with pytest.raises(TypeError):
         replace(event, colour="red")
     with pytest.raises(TrackingError):

@@ -106,6 +106,11 @@ class TrackingEvent:
         if self.time.tzinfo is None or self.time.utcoffset() is None:
             raise TrackingError(f"event time must be timezone-aware: {self.time!r}")
 
+    def __hash__(self) -> int:
+        # Equal events share their instant and wording: hashing those alone is enough, and
+        # half the cost of hashing every field (a refresh hashes each known event).
+        return hash((self.time, self.description))
+
 
 @fill_slots
 @dataclass(frozen=True, slots=True, kw_only=True)
