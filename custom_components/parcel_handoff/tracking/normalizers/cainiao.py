@@ -397,6 +397,12 @@ def _eta(value: object) -> EtaWindow | None:
 
 
 def _epoch_or_none(value: object) -> datetime | None:
+    if type(value) is int:  # what Cainiao sends: `epoch_ms` without its checks of other types
+        try:
+            instant = datetime.fromtimestamp(float(value) / 1000, tz=UTC)
+        except (ValueError, OverflowError, OSError):
+            return None
+        return instant if plausible_time(instant) else None
     if value is None or value == "":
         return None
     try:
