@@ -498,6 +498,7 @@ class Tracker:
     def next_due(self, now: datetime) -> datetime | None:
         """The earliest check due on an available source; None when nothing is polled."""
         upcoming: list[datetime] = []
+        free: dict[Source, datetime | None] = {}  # per source: the same answer for every leg
         for state in self._states.values():
             for leg in state.legs:
                 health = self.health.get(leg.source)
@@ -512,7 +513,9 @@ class Tracker:
                     at = check.next_check
                 if health.retry_at is not None:
                     at = max(at, health.retry_at)
-                if (free_at := self._budget_free_at(leg.source, now)) is not None:
+                if leg.source not in free:
+                    free[leg.source] = self._budget_free_at(leg.source, now)
+                if (free_at := free[leg.source]) is not None:
                     at = max(at, free_at)
                 upcoming.append(at)
         return min(upcoming) if upcoming else None

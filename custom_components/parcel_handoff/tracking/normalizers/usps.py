@@ -402,16 +402,11 @@ def _event_stage(code: str | None, description: str | None, fallback: Stage | No
 
 def _location(raw: Mapping[str, Any]) -> str | None:
     city = opt_str(raw.get("eventCity"))
-    region = " ".join(
-        part
-        for part in (
-            opt_str(raw.get("eventState")),
-            opt_str(raw.get("eventZIP")) or opt_str(raw.get("eventZIPCode")),
-        )
-        if part
-    )
+    state = opt_str(raw.get("eventState"))
+    zip_code = opt_str(raw.get("eventZIP")) or opt_str(raw.get("eventZIPCode"))
+    region = f"{state} {zip_code}" if state and zip_code else state or zip_code
     tail = region or opt_str(raw.get("eventCountry"))
-    return ", ".join(part for part in (city, tail) if part) or None
+    return f"{city}, {tail}" if city and tail else city or tail
 
 
 # --- time -----------------------------------------------------------------------------
@@ -472,6 +467,10 @@ def _offset_from_clocks(raw: Mapping[str, Any]) -> timezone | None:
     return timezone(timedelta(seconds=rounded))
 
 
+_DAY: Final = timedelta(days=1)
+_MINUTE: Final = timedelta(minutes=1)
+
+
 def _instant(raw: Mapping[str, Any], zone: timezone) -> datetime | None:
     local = _naive_or_aware(raw.get("eventTimestamp"))
     gmt = _gmt(raw)
@@ -484,9 +483,9 @@ def _instant(raw: Mapping[str, Any], zone: timezone) -> datetime | None:
         return None
     if gmt is not None:
         # Take the GMT clock's seconds, after moving it by whole days onto the local date.
-        days = round((candidate - gmt) / timedelta(days=1))
-        corrected = gmt + timedelta(days=days)
-        if abs(corrected - candidate) < timedelta(minutes=1):
+        days = round((candidate - gmt) / _DAY)
+        corrected = gmt + _DAY * days
+        if abs(corrected - candidate) < _MINUTE:
             return corrected.astimezone(zone)
     return candidate
 
