@@ -68,6 +68,13 @@ def test_main_writes_the_documented_shape(
     split = data["refresh_cpu_ms_split_by_due"]["200"]
     assert split["clients"] > 0
     assert data["refresh_cpu_ms_fastest_by_due"]["200"] <= data["refresh_cpu_ms_200_due"]
+    asked = data["refresh_numbers_asked_by_due"]
+    assert 10 <= asked["10"] < asked["200"]
+    assert set(data["refresh_cpu_us_per_shipment_by_due"]) == {"10", "200"}
+    goal = data["refresh_cpu_goal"]
+    assert goal["due"] == 200
+    assert goal["median_ms_below"] == 50
+    assert goal["met"] is (data["refresh_cpu_ms_200_due"] < 50)
     assert data["memory_bytes_per_shipment"] > 0
     assert data["corpus"]["journeys"] == 4
     printed = capsys.readouterr().out
@@ -75,6 +82,8 @@ def test_main_writes_the_documented_shape(
     assert "what if" in printed
     assert "| no riders (nothing piggy-backs) |" in printed
     assert "| cainiao_then_usps | cainiao_usps |" in printed
+    assert "| shipments due | numbers asked |" in printed
+    assert "goal: one refresh of 200 due under 50 ms of CPU (median)" in printed
     modes = data["follow_modes"]
     assert set(modes) == {"aggregator", "cainiao_only", "cainiao_then_usps", "usps_domestic"}
     for mode in modes.values():

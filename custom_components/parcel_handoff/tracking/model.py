@@ -12,6 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Final
 
+from ._frozen import fill_slots
 from .errors import TrackingError
 
 
@@ -82,6 +83,7 @@ class Source(StrEnum):
     AFTERSHIP = "aftership"
 
 
+@fill_slots
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TrackingEvent:
     """One scan or message, as a portal reported it.
@@ -104,7 +106,13 @@ class TrackingEvent:
         if self.time.tzinfo is None or self.time.utcoffset() is None:
             raise TrackingError(f"event time must be timezone-aware: {self.time!r}")
 
+    def __hash__(self) -> int:
+        # Equal events share their instant and wording: hashing those alone is enough, and
+        # half the cost of hashing every field (a refresh hashes each known event).
+        return hash((self.time, self.description))
 
+
+@fill_slots
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EtaWindow:
     """When the carrier expects delivery: earliest and latest instants, either may be None."""
@@ -113,6 +121,7 @@ class EtaWindow:
     latest: datetime | None = None
 
 
+@fill_slots
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SourceSnapshot:
     """What one source says about one tracking number at one moment.
@@ -149,6 +158,7 @@ class SourceSnapshot:
 type SourceResult = SourceSnapshot | TrackingError
 
 
+@fill_slots
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Handoff:
     """The parcel passed to its final-mile carrier, possibly under a new number."""
@@ -189,6 +199,7 @@ class AttentionAction(StrEnum):
     ARRANGE_REDELIVERY = "arrange_redelivery"
 
 
+@fill_slots
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Attention:
     """A silence or state that is not normal any more, with the suggested action."""
@@ -198,6 +209,7 @@ class Attention:
     since: datetime
 
 
+@fill_slots
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Shipment:
     """The one answer per parcel: the merged, canonical view over every source."""

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from functools import lru_cache
 from typing import Final
 
+from ._frozen import fill_slots
 from .model import FINAL_STAGES, Shipment, Source, Stage
 
 # How often to look, per stage, at normal speed: the one table to tune.
@@ -104,6 +106,7 @@ BACKOFF_MAX: Final = timedelta(hours=6)
 BLOCKED_BACKOFF: Final = timedelta(hours=6)
 
 
+@fill_slots
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CheckContext:
     """What the policy needs to know besides the shipment itself.
@@ -170,14 +173,29 @@ class _Window:
         return begin if begin > at else self.on(day + timedelta(days=1))[0]
 
 
+_NO_LAG: Final = (timedelta(), timedelta())
+
+
 def _windows(zone: tzinfo, context: CheckContext) -> tuple[_Window, _Window]:
     """The carrier's day and its morning round, as this leg's source shows them."""
-    lead, lag = RELAY_LAGS.get(context.source, (timedelta(), timedelta()))
-    if not context.relayed:
-        lead = lag = timedelta()
+    lead, lag = RELAY_LAGS.get(context.source, _NO_LAG) if context.relayed else _NO_LAG
+    bounds = (DAY_START, DAY_END, ROUND_START, ROUND_END)
+    return _window_pair(id(zone), zone, lead, lag, bounds)
+
+
+@lru_cache(maxsize=256)
+def _window_pair(
+    _zone_id: int,  # equal zones of other names stay apart: the windows keep the zone given
+    zone: tzinfo,
+    lead: timedelta,
+    lag: timedelta,
+    bounds: tuple[time, time, time, time],
+) -> tuple[_Window, _Window]:
+    """`_windows` for one zone and relay lag: a household has few of either."""
+    day_start, day_end, round_start, round_end = bounds
     return (
-        _Window(DAY_START, DAY_END, zone, lead, lag),
-        _Window(ROUND_START, ROUND_END, zone, lead, lag),
+        _Window(day_start, day_end, zone, lead, lag),
+        _Window(round_start, round_end, zone, lead, lag),
     )
 
 

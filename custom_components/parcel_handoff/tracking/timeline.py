@@ -21,9 +21,12 @@ Portals lag, repeat each other and send events out of order. The rules here:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import chain, count, repeat
+from operator import attrgetter, itemgetter
 
+from ._frozen import replace
 from .attention import assess_attention
 from .carriers import carrier_display_name, source_for_carrier
 from .detection import TrackingFormat, detect_carriers
@@ -61,11 +64,26 @@ def _preference(event: TrackingEvent) -> int:
     return 2 if own else 1
 
 
-def _chronological(event: TrackingEvent) -> tuple[datetime, int]:
-    """Sort key: by instant; events stamped at one instant in journey order."""
-    if event.stage is None:
-        return event.time, -1
-    return event.time, JOURNEY_RANK.get(event.stage, len(JOURNEY_RANK))
+# Events stamped at one instant sort in journey order: no stage first, side states last.
+_SIDE_RANK = len(JOURNEY_RANK)
+_SORT_RANKS: dict[Stage | None, int] = {
+    None: -1,
+    **{stage: JOURNEY_RANK.get(stage, _SIDE_RANK) for stage in Stage},
+}
+_times = attrgetter("time")
+_stages = attrgetter("stage")
+_last = itemgetter(3)
+
+
+def _in_order(events: Sequence[TrackingEvent]) -> list[TrackingEvent]:
+    """The events by instant, then by stage rank, else as given (a stable sort).
+
+    Every key is made in C: a refresh sorts thousands of events.
+    """
+    ranks = map(_SORT_RANKS.get, map(_stages, events), repeat(_SIDE_RANK))
+    # The position keeps the sort stable and leaves the events themselves uncompared.
+    keyed = sorted(zip(map(_times, events), ranks, count(), events))
+    return list(map(_last, keyed))
 
 
 def _same_event(a: TrackingEvent, b: TrackingEvent) -> bool:
@@ -84,9 +102,10 @@ def _same_event(a: TrackingEvent, b: TrackingEvent) -> bool:
 def merge_events(*timelines: Iterable[TrackingEvent]) -> list[TrackingEvent]:
     """Merge timelines into one, oldest first, each event once with its source kept."""
     merged: list[TrackingEvent] = []
-    for event in sorted(
-        (event for timeline in timelines for event in timeline), key=_chronological
-    ):
+    for event in _in_order(list(chain.from_iterable(timelines))):
+        if merged and event.time - merged[-1].time > DUPLICATE_TOLERANCE:
+            merged.append(event)  # `_find_duplicate` would stop at the newest kept one
+            continue
         duplicate_of = _find_duplicate(merged, event)
         if duplicate_of is None:
             merged.append(event)

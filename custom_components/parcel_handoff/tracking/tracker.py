@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta, tzinfo
 from functools import lru_cache
 import logging
+from operator import attrgetter
 from typing import Final, Protocol
 
+from ._frozen import fill_slots, replace
 from .attention import assess_attention
 from .carriers import source_for_carrier
 from .clients.seventeen_track import SeventeenTrackClient
@@ -122,6 +124,7 @@ class TrackerSettings:
 # --- The persisted form ------------------------------------------------------------------
 
 
+@fill_slots
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LegCheck:
     """When a leg was last asked, when to ask again and what went wrong last time.
@@ -134,6 +137,7 @@ class LegCheck:
     error: str | None = None
 
 
+@fill_slots
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ShipmentRecord:
     """The persisted state of one shipment.
@@ -171,6 +175,7 @@ class StoredData:
 # --- What a refresh shows ----------------------------------------------------------------
 
 
+@fill_slots
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Leg:
     """One number followed by one source for a shipment.
@@ -188,6 +193,7 @@ class Leg:
         return (self.source, self.number)
 
 
+@fill_slots
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ShipmentState:
     """Everything known about one shipment: config, persisted record and merged view.
@@ -221,6 +227,7 @@ class ShipmentState:
         }
 
 
+@fill_slots
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Announcement:
     """A stage change or handoff seen in a refresh, to be announced once."""
@@ -328,6 +335,8 @@ class Tracker:
         self._clock = clock
         self._states: dict[str, ShipmentState] = {}
         self._forced: set[LegKey] = set()
+        # The events an answer added, per shipment and leg, until the rebuild merges them.
+        self._fresh: dict[str, dict[LegKey, tuple[TrackingEvent, ...]]] = {}
         self._sent: dict[Source, deque[tuple[datetime, int]]] = {}
         self._serial = 0
         self._baseline_taken = False
@@ -492,6 +501,7 @@ class Tracker:
     def next_due(self, now: datetime) -> datetime | None:
         """The earliest check due on an available source; None when nothing is polled."""
         upcoming: list[datetime] = []
+        free: dict[Source, datetime | None] = {}  # per source: the same answer for every leg
         for state in self._states.values():
             for leg in state.legs:
                 health = self.health.get(leg.source)
@@ -506,7 +516,9 @@ class Tracker:
                     at = check.next_check
                 if health.retry_at is not None:
                     at = max(at, health.retry_at)
-                if (free_at := self._budget_free_at(leg.source, now)) is not None:
+                if leg.source not in free:
+                    free[leg.source] = self._budget_free_at(leg.source, now)
+                if (free_at := free[leg.source]) is not None:
                     at = max(at, free_at)
                 upcoming.append(at)
         return min(upcoming) if upcoming else None
@@ -686,7 +698,9 @@ class Tracker:
             previous = record.snapshots.get(leg)
             if fresh or previous is None or not _same_summary(previous, result):
                 news = True
-                snapshot = replace(result, events=fresh) if fresh != result.events else result
+                # The record keeps the snapshot without events; the rebuild merges the fresh.
+                snapshot = replace(result, events=()) if result.events else result
+                self._fresh.setdefault(sid, {})[leg] = fresh
                 record = replace(
                     record,
                     snapshots={**record.snapshots, leg: snapshot},
@@ -714,15 +728,30 @@ class Tracker:
 
     # --- Merging, announcing, scheduling ---------------------------------------------
 
-    def _build(self, state: ShipmentState, now: datetime) -> Shipment:
+    def _build(
+        self,
+        state: ShipmentState,
+        now: datetime,
+        fresh: Mapping[LegKey, tuple[TrackingEvent, ...]] | None = None,
+    ) -> Shipment:
+        """The shipment view of a record, with the `fresh` events its answers added."""
         config, record = state.config, state.record
+        history: Sequence[TrackingEvent] = record.events
+        snapshots: Collection[SourceSnapshot] = record.snapshots.values()
+        if fresh:
+            # In the order the snapshots' own events would come: the merge keeps it on ties.
+            history = (
+                *history,
+                *(e for leg, s in record.snapshots.items() for e in fresh.get(leg, s.events)),
+            )
+            snapshots = [replace(s, events=()) if s.events else s for s in snapshots]
 
         def build(local_carrier: str | None, local_number: str | None) -> Shipment:
             return build_shipment(
                 config.tracking_number,
-                record.snapshots.values(),
+                snapshots,
                 now=now,
-                history=record.events,
+                history=history,
                 local_carrier=local_carrier,
                 local_tracking_number=local_number,
                 added_at=record.added_at,
@@ -742,9 +771,10 @@ class Tracker:
         """Rebuild the shipments that got answers, and their legs."""
         for sid in sids:
             state = self._states.get(sid)
+            fresh = self._fresh.pop(sid, None)
             if state is None or not state.record.has_data:
                 continue
-            shipment = self._build(state, now)
+            shipment = self._build(state, now, fresh)
             record = replace(
                 state.record,
                 events=shipment.events,
@@ -761,6 +791,7 @@ class Tracker:
                 shipment=shipment,
                 legs=self._legs(state.config, shipment, record),
             )
+        self._fresh.clear()
 
     def _refresh_attention(self, now: datetime, rebuilt: set[str]) -> None:
         """Attention depends on the clock: reassess it for the shipments not rebuilt."""
@@ -841,11 +872,14 @@ class Tracker:
         """Recompute the next checks of the shipments asked about, and of the legs whose
         source's back-off changed (the others' next checks stand)."""
         for sid, state in self._states.items():
-            if sid not in asked and not any(leg.source in resting for leg in state.legs):
+            if sid not in asked and not (
+                resting and any(leg.source in resting for leg in state.legs)
+            ):
                 continue
             record = state.record
             shipment = self._view(state)
             checks = dict(record.checks)
+            changed = False
             for leg in state.legs:
                 check = checks.get(leg.key)
                 if check is None or check.last_check is None:
@@ -853,9 +887,8 @@ class Tracker:
                 upcoming = next_check(shipment, now, self._context(state, leg, check))
                 if upcoming != check.next_check:
                     checks[leg.key] = replace(check, next_check=upcoming)
-            if len(checks) != len(record.checks) or any(
-                checks[key] is not record.checks[key] for key in record.checks
-            ):
+                    changed = True
+            if changed:
                 self._states[sid] = replace(state, record=replace(record, checks=checks))
 
     @staticmethod
@@ -998,13 +1031,12 @@ def _may_ride(check: LegCheck, source: Source, now: datetime) -> bool:
 
 # What a snapshot says besides its events (whatever fields the model gains).
 _SUMMARY_FIELDS: Final = tuple(f.name for f in fields(SourceSnapshot) if f.name != "events")
+_summary: Final = attrgetter(*_SUMMARY_FIELDS)
 
 
 def _same_summary(a: SourceSnapshot, b: SourceSnapshot) -> bool:
     """True when two snapshots say the same but for their events."""
-    return type(a) is type(b) and all(
-        getattr(a, name) == getattr(b, name) for name in _SUMMARY_FIELDS
-    )
+    return type(a) is type(b) and _summary(a) == _summary(b)
 
 
 def _portal_local_number(

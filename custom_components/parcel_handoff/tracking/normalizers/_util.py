@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta, timezone
+from functools import lru_cache
 import json
 import logging
 import re
@@ -55,6 +56,8 @@ def decode_json(body: bytes | str, *, what: str) -> Any:
 
 def as_dict(value: object, *, what: str) -> Mapping[str, Any]:
     """Return value as a JSON object or raise."""
+    if type(value) is dict:  # what json.loads makes, checked before the slower ABC
+        return value
     if not isinstance(value, Mapping):
         raise TrackingInvalidResponseError(
             f"{what}: expected an object, got {type(value).__name__}"
@@ -73,6 +76,8 @@ def as_list(value: object, *, what: str) -> Sequence[Any]:
 
 def opt_str(value: object) -> str | None:
     """A stripped, non-empty string with its inner whitespace folded, or None."""
+    if type(value) is str:  # the common case first: every text field of every event
+        return " ".join(value.split()) or None
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int | float):
@@ -85,7 +90,9 @@ def opt_str(value: object) -> str | None:
 
 def epoch_ms(value: object, *, what: str) -> datetime:
     """An epoch-milliseconds value as an aware UTC datetime."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
+    if type(value) is not int and (
+        isinstance(value, bool) or not isinstance(value, int | float | str)
+    ):
         raise TrackingInvalidResponseError(f"{what}: missing or invalid epoch time")
     try:
         millis = float(value)
@@ -97,9 +104,16 @@ def epoch_ms(value: object, *, what: str) -> datetime:
 def parse_offset(value: object) -> timezone | None:
     """Parse an offset such as `-06:00`, `+0800`, `GMT+8`, `UTC-3:30` into a timezone."""
     text = opt_str(value)
-    if text is None:
-        return None
-    match = re.fullmatch(r"(?:GMT|UTC)?\s*([+-])(\d{1,2})(?::?(\d{2}))?", text, re.IGNORECASE)
+    return None if text is None else _offset(text)
+
+
+_OFFSET = re.compile(r"(?:GMT|UTC)?\s*([+-])(\d{1,2})(?::?(\d{2}))?", re.IGNORECASE)
+
+
+@lru_cache(maxsize=256)
+def _offset(text: str) -> timezone | None:
+    """`parse_offset` of a folded text; replies repeat a handful of offsets."""
+    match = _OFFSET.fullmatch(text)
     if match is None:
         return UTC if text.upper() in {"Z", "GMT", "UTC"} else None
     hours, minutes = int(match.group(2)), int(match.group(3) or 0)

@@ -35,6 +35,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from fnmatch import fnmatchcase
+from functools import lru_cache
 import logging
 import re
 from typing import Any, Final
@@ -398,6 +399,12 @@ def _eta(value: object) -> EtaWindow | None:
 
 
 def _epoch_or_none(value: object) -> datetime | None:
+    if type(value) is int:  # what Cainiao sends: `epoch_ms` without its checks of other types
+        try:
+            instant = datetime.fromtimestamp(float(value) / 1000, tz=UTC)
+        except (ValueError, OverflowError, OSError):
+            return None
+        return instant if plausible_time(instant) else None
     if value is None or value == "":
         return None
     try:
@@ -436,12 +443,16 @@ def _parse_events(
 def _parse_event(
     detail: Mapping[str, Any], *, number: str, local_carrier: str | None
 ) -> TrackingEvent | None:
-    code = _normalise_code(detail.get("actionCode"))
+    raw_code = detail.get("actionCode")
     instant = _event_instant(detail)
     if instant is None:
-        _LOGGER.debug("Skipping a Cainiao %s event without a usable time", code)
+        _LOGGER.debug(
+            "Skipping a Cainiao %s event without a usable time", _normalise_code(raw_code)
+        )
         return None
-    local = _is_local(code)
+    code, local, stage = (
+        _code_facts(raw_code) if type(raw_code) is str else _facts(_normalise_code(raw_code))
+    )
     if local and (offset := parse_offset(detail.get("timeZone"))) is not None:
         instant = instant.astimezone(offset)
 
@@ -449,14 +460,15 @@ def _parse_event(
     location = None
     if text is not None and (match := _LOCATION_PREFIX.match(text)):
         location = opt_str(match.group(1))
-        text = opt_str(match.group(2)) or text
+        # The text is folded already: what follows the place has no whitespace to fold.
+        text = match.group(2) or text
     return TrackingEvent(
         time=instant,
         description=text or "Carrier update",
         location=location,
         carrier=local_carrier if local else CARRIER,
         source=Source.CAINIAO,
-        stage=action_stage(code),
+        stage=stage,
         code=code,
         tracking_number=number,
     )
@@ -465,6 +477,17 @@ def _parse_event(
 def _normalise_code(value: object) -> str | None:
     text = opt_str(value)
     return text.upper().replace(" ", "_") if text else None
+
+
+def _facts(code: str | None) -> tuple[str | None, bool, Stage | None]:
+    """A normalised code, whether the local carrier scanned it, and its stage."""
+    return code, _is_local(code), action_stage(code)
+
+
+@lru_cache(maxsize=1024)
+def _code_facts(raw: str) -> tuple[str | None, bool, Stage | None]:
+    """`_facts` of a code as the reply spells it: a reply repeats a few dozen codes."""
+    return _facts(_normalise_code(raw))
 
 
 def _event_instant(detail: Mapping[str, Any]) -> datetime | None:

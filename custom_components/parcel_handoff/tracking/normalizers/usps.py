@@ -344,8 +344,13 @@ def _clean_text(value: object) -> str | None:
     text = opt_str(value)
     if text is None:
         return None
-    text = html.unescape(_TAG.sub("", _SUPERSCRIPT.sub("", text)))
-    text = _TRAILING_DASH.sub("", _LEADING_NUMBER.sub("", text))
+    if "<" in text:  # each pattern is looked for only where it can match
+        text = _TAG.sub("", _SUPERSCRIPT.sub("", text))
+    text = html.unescape(text)
+    if text[:1].isdigit():
+        text = _LEADING_NUMBER.sub("", text)
+    if "-" in text:
+        text = _TRAILING_DASH.sub("", text)
     return opt_str(text)
 
 
@@ -407,16 +412,11 @@ def _event_stage(code: str | None, description: str | None, fallback: Stage | No
 
 def _location(raw: Mapping[str, Any]) -> str | None:
     city = opt_str(raw.get("eventCity"))
-    region = " ".join(
-        part
-        for part in (
-            opt_str(raw.get("eventState")),
-            opt_str(raw.get("eventZIP")) or opt_str(raw.get("eventZIPCode")),
-        )
-        if part
-    )
+    state = opt_str(raw.get("eventState"))
+    zip_code = opt_str(raw.get("eventZIP")) or opt_str(raw.get("eventZIPCode"))
+    region = f"{state} {zip_code}" if state and zip_code else state or zip_code
     tail = region or opt_str(raw.get("eventCountry"))
-    return ", ".join(part for part in (city, tail) if part) or None
+    return f"{city}, {tail}" if city and tail else city or tail
 
 
 # --- time -----------------------------------------------------------------------------
@@ -447,7 +447,10 @@ def _event_zones(raw_events: Sequence[Mapping[str, Any]]) -> list[timezone]:
     known = {index: zone for index, zone in enumerate(own) if zone is not None}
     if not known:
         return [DEFAULT_OFFSET] * len(own)
-    return [known[_nearest(known, index)] for index in range(len(own))]
+    return [
+        zone if zone is not None else known[_nearest(known, index)]
+        for index, zone in enumerate(own)
+    ]
 
 
 def _nearest(candidates: Mapping[int, object], index: int) -> int:
@@ -474,6 +477,10 @@ def _offset_from_clocks(raw: Mapping[str, Any]) -> timezone | None:
     return timezone(timedelta(seconds=rounded))
 
 
+_DAY: Final = timedelta(days=1)
+_MINUTE: Final = timedelta(minutes=1)
+
+
 def _instant(raw: Mapping[str, Any], zone: timezone) -> datetime | None:
     local = _naive_or_aware(raw.get("eventTimestamp"))
     gmt = _gmt(raw)
@@ -486,9 +493,9 @@ def _instant(raw: Mapping[str, Any], zone: timezone) -> datetime | None:
         return None
     if gmt is not None:
         # Take the GMT clock's seconds, after moving it by whole days onto the local date.
-        days = round((candidate - gmt) / timedelta(days=1))
-        corrected = gmt + timedelta(days=days)
-        if abs(corrected - candidate) < timedelta(minutes=1):
+        days = round((candidate - gmt) / _DAY)
+        corrected = gmt + _DAY * days
+        if abs(corrected - candidate) < _MINUTE:
             return corrected.astimezone(zone)
     return candidate
 
