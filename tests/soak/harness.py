@@ -141,9 +141,9 @@ class SoakReport:
     violations: list[str] = field(default_factory=list)
 
     def violate(self, message: str) -> None:
-        """Note a broken invariant (the first few of each kind are kept in full)."""
+        """Note a broken invariant (the first five of each kind are kept, each once)."""
         kind = message.split(":", 1)[0]
-        if sum(v.startswith(kind) for v in self.violations) < 5:
+        if message not in self.violations and sum(v.startswith(kind) for v in self.violations) < 5:
             self.violations.append(message)
 
     @property
