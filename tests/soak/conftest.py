@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 
 from custom_components.parcel_handoff.tracking.clients import aftership, seventeen_track
+from tests.integration.conftest import fail_on_ha_deprecations
+
+__all__ = ["fail_on_ha_deprecations"]  # autouse: HA's deprecation warnings fail the soak too
 
 
 @pytest.fixture(autouse=True)

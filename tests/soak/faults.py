@@ -17,6 +17,7 @@ import json
 import random
 from typing import Any, Final
 
+from custom_components.parcel_handoff.tracking.clients.base import DEFAULT_TIMEOUT
 from tests.carrier_server import Fault, ServerState, Track
 from tests.carrier_server.journeys import JourneyEvent
 
@@ -83,8 +84,8 @@ HUGE_MODULES: Final = 150_000
 WINDOW_HOURS: Final = (2.0, 10.0)
 # A forgetful portal shows only this many of its newest events.
 NEWEST_KEPT: Final = 2
-# Seconds the soak lets a client wait before the timed-out request gives up.
-CLIENT_TIMEOUT: Final = 20.0
+# Seconds a client waits before a request times out (the soak moves the clock past it).
+CLIENT_TIMEOUT: Final = DEFAULT_TIMEOUT
 
 
 def huge_cainiao_body() -> str:

@@ -20,6 +20,7 @@ import contextlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 import heapq
+import inspect
 import json
 import logging
 from pathlib import Path
@@ -30,7 +31,6 @@ from types import MappingProxyType
 from typing import Any, Final
 from unittest.mock import patch
 
-import aiohttp
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigEntryState, ConfigSubentry, ConfigSubentryData
 from homeassistant.core import Event, HomeAssistant, callback
@@ -277,11 +277,18 @@ def real_store_files(directory: Path) -> Iterator[None]:
         store._manager.async_invalidate(store.key)
         return await store._async_load_data()
 
-    async def write(store: Store[Any], path: str, data: dict[str, Any]) -> None:
+    # Store._write_data takes (path, data) up to 2025.x and (data) from 2026.x.
+    takes_path = len(inspect.signature(Store._write_data).parameters) == 3
+
+    async def write(store: Store[Any], *args: Any) -> None:
         if not store.key.startswith(prefix):
-            await mocked_write(store, path, data)  # type: ignore[misc]
+            await mocked_write(store, *args)  # type: ignore[misc]
             return
-        await store.hass.async_add_executor_job(store._write_data, place(store), data)
+        data = args[-1]
+        path = place(store)
+        await store.hass.async_add_executor_job(
+            store._write_data, *((path, data) if takes_path else (data,))
+        )
 
     with (
         patch.object(Store, "_async_load", load),
@@ -445,8 +452,6 @@ class Soak:
     def _attach(self) -> None:
         """Watch the new coordinator: count refreshes, observe every update."""
         coordinator = self.coordinator
-        for client in coordinator.clients.values():
-            client._timeout = aiohttp.ClientTimeout(total=CLIENT_TIMEOUT)  # type: ignore[attr-defined]
         tracker = coordinator.tracker
         original = tracker.async_refresh
 
