@@ -237,6 +237,8 @@ async def test_v3_bad_body_spoils_only_its_number(
         ({"kind": "html_block"}, TrackingInvalidResponseError),
         ({"kind": "truncated_json"}, TrackingInvalidResponseError),
         ({"kind": "status", "status": 403, "body": "{}"}, TrackingAuthenticationError),
+        # A firewall's HTML block page on a 403 is a block, not rejected credentials.
+        ({"kind": "html_block", "status": 403}, TrackingInvalidResponseError),
         ({"kind": "timeout", "delay": 3.0}, TrackingTimeoutError),
     ],
 )

@@ -276,22 +276,15 @@ class TrackingClient(ABC):
             wait = delay if delay is not None else self._reset_after(reply)
             message = f"{what} is rate limiting requests (HTTP {status})"
             return TrackingRateLimitError(message, retry_after=wait)  # ha-compat: ok
+        if status == 403 and (blocked := _block_page(reply, what=what)) is not None:
+            # A firewall's block page is no verdict on our keys: no re-authentication.
+            return blocked
         if status in (401, 403):
             return TrackingAuthenticationError(f"{what} rejected the credentials (HTTP {status})")
         if status >= 500:
             return TrackingConnectionError(f"{what} failed (HTTP {status})")
-        if len(reply.body) > INLINE_PARSE_BYTES:
-            # Too big to decode on the loop just to name an error: its head tells a block page.
-            if looks_blocked(reply.body):
-                return TrackingInvalidResponseError(
-                    f"{what} returned a block or captcha page", blocked=True
-                )
-        else:
-            try:
-                decode_json(reply.body, what=what)
-            except TrackingInvalidResponseError as err:
-                if err.blocked:
-                    return err
+        if (blocked := _block_page(reply, what=what)) is not None:
+            return blocked
         return TrackingInvalidResponseError(f"{what} answered HTTP {status}")
 
     def _reset_after(self, reply: HttpReply) -> float | None:
@@ -336,6 +329,22 @@ async def _read_body(response: aiohttp.ClientResponse, *, what: str) -> bytes:
                 f"{what} sent a reply of more than {MAX_REPLY_BYTES} bytes"
             )
     return bytes(body)
+
+
+def _block_page(reply: HttpReply, *, what: str) -> TrackingInvalidResponseError | None:
+    """The block error when the body is a block or captcha page (not JSON), else None."""
+    if len(reply.body) > INLINE_PARSE_BYTES:
+        # Too big to decode on the loop just to name an error: its head tells a block page.
+        if looks_blocked(reply.body):
+            return TrackingInvalidResponseError(
+                f"{what} returned a block or captcha page", blocked=True
+            )
+        return None
+    try:
+        decode_json(reply.body, what=what)
+    except TrackingInvalidResponseError as err:
+        return err if err.blocked else None
+    return None
 
 
 class Throttle:
