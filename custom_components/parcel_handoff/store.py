@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
@@ -112,7 +113,16 @@ class ShipmentStore:
         A file that cannot be read is kept aside and reported as a repair issue.
         """
         try:
-            data = await self._store.async_load()
+            try:
+                data = await self._store.async_load()
+            except HomeAssistantError as err:
+                # Home Assistant 2026's Store refuses a newer major version itself
+                # (UnsupportedStorageVersionError, unknown to 2025.4, whose Store asks
+                # our migration, which raises _NewerStoreError).
+                found = getattr(err, "found_version", None)
+                if not isinstance(found, int):
+                    raise
+                raise _NewerStoreError(found) from err
             return StoredData() if data is None else stored_from_dict(data)
         except _NewerStoreError as err:
             kept_as = await self._async_keep_aside(f"v{err.version}")
