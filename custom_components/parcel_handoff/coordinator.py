@@ -183,6 +183,11 @@ class ParcelHandoffCoordinator(DataUpdateCoordinator[dict[str, ShipmentState]]):
             clock=dt_util.utcnow,
         )
         self.announcements: tuple[Announcement, ...] = ()
+        # The newest announcement each shipment's journey entity fired, and the serial
+        # before this setup's first refresh: what it finds (changes while Home Assistant
+        # was down) is announced once the entities exist.
+        self.fired_serials: dict[str, int] = {}
+        self.setup_serial = 0
         self._store = ShipmentStore(hass, entry.entry_id, title=entry.title)
         self._shipment_listeners: list[Callable[[], None]] = []
         # What this setup was made from: the update listener reloads when it changes.
@@ -223,8 +228,9 @@ class ParcelHandoffCoordinator(DataUpdateCoordinator[dict[str, ShipmentState]]):
         ]
 
     async def _async_setup(self) -> None:
-        """Load what the last run knew; the first refresh is a silent baseline."""
+        """Load what the last run knew (shown, so not announced again)."""
         self.tracker.restore(await self._store.async_load(), self._shipment_configs())
+        self.setup_serial = self.tracker.serial
         self.data = dict(self.tracker.shipments)
 
     @callback
@@ -265,7 +271,12 @@ class ParcelHandoffCoordinator(DataUpdateCoordinator[dict[str, ShipmentState]]):
     async def _async_update_data(self) -> dict[str, ShipmentState]:
         """One tracker refresh; its outcome mapped to Home Assistant in one place."""
         result = await self.tracker.async_refresh()
-        self._store.async_schedule_save(self.tracker.persisted())
+        if result.announcements:
+            # Written before the events fire: a stop before the store reached the disk
+            # finds the changes again at start and announces them then, never twice.
+            await self._store.async_save_now(self.tracker.persisted())
+        else:
+            self._store.async_schedule_save(self.tracker.persisted())
         self.announcements = result.announcements
         now = dt_util.utcnow()
         self.update_interval = self.tracker.refresh_interval(now, result.next_due)

@@ -1,7 +1,9 @@
 """The journey event entity: fires on every stage change and on the handoff.
 
-A baseline is taken silently (at start-up and on a shipment's first answer); only a
-change the coordinator recorded as new in a refresh fires, once. Each one also goes on
+A shipment's first answer is a baseline, taken silently; a change the coordinator
+recorded as new in a refresh fires, once. What the refresh at start-up finds beyond the
+stored state (the parcel moved while Home Assistant was down) fires once Home Assistant
+has started, so that automations are listening. Each one also goes on
 the event bus as `parcel_handoff_journey`, which the logbook describes in words
 ("was handed to USPS under 9400…"): an event entity's own logbook line only says that
 it detected an event, and a handoff fired in the same instant as its stage change
@@ -13,6 +15,7 @@ from __future__ import annotations
 from homeassistant.components.event import EventEntity, EventEntityDescription
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.start import async_at_started
 
 from .const import DOMAIN, EVENT_HANDOFF
 from .coordinator import ParcelHandoffConfigEntry, ParcelHandoffCoordinator
@@ -56,17 +59,32 @@ class ParcelHandoffJourneyEvent(ParcelHandoffEntity, EventEntity):
         subentry_id: str,
         description: EventEntityDescription,
     ) -> None:
-        """Start after every change already announced: those are the baseline."""
+        """Start after the newest change fired for this shipment (none: this setup's start)."""
         super().__init__(coordinator, subentry_id, description)
-        self._last_serial = coordinator.serial
+        self._last_serial = coordinator.fired_serials.get(subentry_id, coordinator.setup_serial)
+        self._started = False
+
+    async def async_added_to_hass(self) -> None:
+        """Fire what the start-up refresh found once Home Assistant has started."""
+        await super().async_added_to_hass()
+        self.async_on_remove(async_at_started(self.hass, self._async_started))
+
+    @callback
+    def _async_started(self, _hass: HomeAssistant) -> None:
+        self._started = True
+        self._fire_announcements()
 
     @callback
     def _handle_coordinator_update(self) -> None:
-        """Fire each change of this shipment the last refresh announced, once.
+        """Fire each change of this shipment the last refresh announced, once."""
+        if self._started:
+            self._fire_announcements()
+        super()._handle_coordinator_update()
 
-        Each event is written on its own: a handoff and the stage change it brings
-        arrive in one refresh, and both must reach automations.
-        """
+    @callback
+    def _fire_announcements(self) -> None:
+        """Each event is written on its own: a handoff and the stage change it brings
+        arrive in one refresh, and both must reach automations."""
         for announcement in self.coordinator.announcements:
             if (
                 announcement.shipment_id != self.subentry_id
@@ -74,6 +92,7 @@ class ParcelHandoffJourneyEvent(ParcelHandoffEntity, EventEntity):
             ):
                 continue
             self._last_serial = announcement.serial
+            self.coordinator.fired_serials[self.subentry_id] = announcement.serial
             attributes = {
                 "previous_stage": announcement.previous_stage.value
                 if announcement.previous_stage is not None
@@ -96,4 +115,3 @@ class ParcelHandoffJourneyEvent(ParcelHandoffEntity, EventEntity):
                     **attributes,
                 },
             )
-        super()._handle_coordinator_update()

@@ -1,4 +1,4 @@
-"""The journey event entity: every stage change and the handoff, once, never at start-up."""
+"""The journey event entity: every stage change and the handoff, once."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
-from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
+from homeassistant.const import EVENT_HOMEASSISTANT_STARTED
+from homeassistant.core import CoreState, Event, EventStateChangedData, HomeAssistant, callback
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.parcel_handoff.const import DOMAIN
@@ -90,13 +91,14 @@ async def test_no_event_on_restart_or_repeat(
     assert (after.state, after.attributes["event_type"]) == (before.state, "customs")
 
 
-async def test_changes_while_stopped_are_a_baseline(
+async def test_changes_while_stopped_are_announced_once_at_start(
     hass: HomeAssistant,
     init_integration: MockConfigEntry,
     freezer: FrozenDateTimeFactory,
 ) -> None:
-    """What happened while Home Assistant was stopped is taken silently at start-up."""
+    """What happened while Home Assistant was stopped is news: announced once, at start."""
     entry = init_integration
+    assert hass.states.get("sensor.phone_case_stage").state == "origin_processing"
     await hass.config_entries.async_unload(entry.entry_id)
     freezer.move_to(datetime(2025, 4, 6, 18, tzinfo=UTC))
     fired = _collect(hass, JOURNEY)
@@ -104,8 +106,38 @@ async def test_changes_while_stopped_are_a_baseline(
     await hass.async_block_till_done()
 
     assert hass.states.get("sensor.phone_case_stage").state == "customs"
+    # Two changes found by one check fire once, for the newest stage.
+    assert [(e["event_type"], e["previous_stage"]) for e in fired] == [
+        ("customs", "origin_processing")
+    ]
+
+    # The store now holds it: another start announces nothing again.
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert len(fired) == 1
+
+
+async def test_changes_found_while_starting_wait_for_home_assistant_started(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """During Home Assistant's own start, the news waits until automations listen."""
+    entry = init_integration
+    await hass.config_entries.async_unload(entry.entry_id)
+    freezer.move_to(datetime(2025, 4, 6, 18, tzinfo=UTC))
+    fired: list[str] = []
+    hass.bus.async_listen(EVENT_JOURNEY, lambda event: fired.append(event.data["event_type"]))
+    hass.set_state(CoreState.starting)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert hass.states.get("sensor.phone_case_stage").state == "customs"
     assert fired == []
-    assert entry.runtime_data.announcements == ()
+
+    hass.set_state(CoreState.running)
+    hass.bus.async_fire(EVENT_HOMEASSISTANT_STARTED)
+    await hass.async_block_till_done()
+    assert fired == ["customs"]
 
 
 async def test_new_shipment_first_answer_is_silent(

@@ -167,7 +167,8 @@ class SoakReport:
             f"journey events fired vs stage changes: {self.stage_events} fired, "
             f"{self.stage_changes} changes, {self.duplicates} duplicates, {self.missed} missed; "
             f"handoffs {self.handoff_events} fired of {self.handoffs}; "
-            f"{self.changes_at_restart} changes found by a start's baseline (not announced)",
+            f"{self.changes_at_restart} changes found by a first answer after the torn store "
+            "(a baseline, not announced)",
             f"store loads that failed: {self.store_loads_failed} of {self.store_loads} "
             f"(torn files set aside {self.torn_files_set_aside}, repair issues "
             f"{self.repair_issues})",
@@ -476,20 +477,8 @@ class Soak:
             return
         self.report.refreshes += 1  # the first refresh, inside the set-up
         self._attach()
-        self._baseline()
-
-    def _baseline(self) -> None:
-        """A start's first refresh is a baseline: what changed meanwhile is not announced."""
-        for sid, state in self.coordinator.data.items():
-            shipment = state.shipment
-            if shipment is None:
-                continue
-            before = self.stage.get(sid)
-            if before is not None and before != shipment.stage.value:
-                self.report.changes_at_restart += 1
-            self.stage[sid] = shipment.stage.value
-            self.local[sid] = shipment.local_tracking_number
-            self._see(sid, shipment.events)
+        # What the start's first refresh found beyond the store is announced as any change.
+        self._observe()
 
     @callback
     def _observe(self) -> None:

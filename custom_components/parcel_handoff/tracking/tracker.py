@@ -339,7 +339,6 @@ class Tracker:
         self._fresh: dict[str, dict[LegKey, tuple[TrackingEvent, ...]]] = {}
         self._sent: dict[Source, deque[tuple[datetime, int]]] = {}
         self._serial = 0
-        self._baseline_taken = False
         self._lock = asyncio.Lock()
 
     @property
@@ -364,19 +363,29 @@ class Tracker:
     def restore(self, stored: StoredData, configs: Iterable[ShipmentConfig]) -> None:
         """Start from what the last run saved; a shipment's record needs its own number.
 
-        The first refresh after a restore is a baseline: nothing it shows is announced.
+        What the store shows was shown before the stop: its stage and handoff count as
+        announced (a store of a release that kept no announced keys included), so a start
+        replays no old news; what the first refresh finds beyond it (the parcel moved while
+        Home Assistant was down, or a check was due) is announced as any change is.
         """
         for source, numbers in stored.registered.items():
             if (client := self.clients.get(source)) is not None:
                 _seed_registered(client, numbers)
         now = self._clock()
-        self._states = {
-            config.shipment_id: self._initial_state(
+        states: dict[str, ShipmentState] = {}
+        for config in configs:
+            state = self._initial_state(
                 config, stored.shipments.get(config.shipment_id), now, restored=True
             )
-            for config in configs
-        }
-        self._baseline_taken = False
+            if state.shipment is not None:
+                known = {stage_key(state.shipment)}
+                if (key := handoff_key(state.shipment)) is not None:
+                    known.add(key)
+                if not known <= state.record.announced:
+                    announced = state.record.announced | known
+                    state = replace(state, record=replace(state.record, announced=announced))
+            states[config.shipment_id] = state
+        self._states = states
 
     def sync(self, configs: Iterable[ShipmentConfig]) -> bool:
         """Follow exactly these shipments: add new ones, drop gone ones, apply changes.
@@ -449,8 +458,6 @@ class Tracker:
             return await self._async_refresh(self._clock())
 
     async def _async_refresh(self, now: datetime) -> RefreshResult:
-        announce = self._baseline_taken
-        self._baseline_taken = True
         previous = {sid: state.shipment for sid, state in self._states.items()}
         refused: set[Source] = set()
         asked = failed = 0
@@ -480,7 +487,7 @@ class Tracker:
             rebuilt |= news
         self._forced.clear()
         self._refresh_attention(now, rebuilt)
-        announcements = self._announce(previous, announce=announce)
+        announcements = self._announce(previous)
         resting = {s for s, h in self.health.items() if h.retry_at != retries_before.get(s)}
         self._reschedule(now, asked_about, resting)
         expired = self._expire(now)
@@ -809,13 +816,11 @@ class Tracker:
                     state, shipment=replace(state.shipment, attention=attention)
                 )
 
-    def _announce(
-        self, previous: Mapping[str, Shipment | None], *, announce: bool
-    ) -> tuple[Announcement, ...]:
-        """Note every new stage and handoff; return them unless this is the baseline.
+    def _announce(self, previous: Mapping[str, Shipment | None]) -> tuple[Announcement, ...]:
+        """Note every new stage and handoff; return them, but for a first answer.
 
-        A shipment's first answer, and the refresh after a restore, are a baseline:
-        what they show is recorded as announced without an announcement.
+        A shipment's first answer is a baseline (what it shows is recorded as announced
+        without an announcement): a parcel added already in customs is no news.
         """
         found: list[Announcement] = []
         for sid, state in self._states.items():
@@ -825,7 +830,7 @@ class Tracker:
             if before is state.shipment:
                 continue
             record, news = self._note_changes(sid, before, state.shipment, state.record)
-            if announce and before is not None:
+            if before is not None:
                 found.extend(news)
             if record is not state.record:
                 self._states[sid] = replace(state, record=record)
