@@ -183,11 +183,9 @@ class ParcelHandoffCoordinator(DataUpdateCoordinator[dict[str, ShipmentState]]):
             clock=dt_util.utcnow,
         )
         self.announcements: tuple[Announcement, ...] = ()
-        # The newest announcement each shipment's journey entity fired, and the serial
-        # before this setup's first refresh: what it finds (changes while Home Assistant
-        # was down) is announced once the entities exist.
+        # The newest announcement each shipment's journey entity fired (none yet: it fires
+        # what this setup's first refresh found, the changes while Home Assistant was down).
         self.fired_serials: dict[str, int] = {}
-        self.setup_serial = 0
         self._store = ShipmentStore(hass, entry.entry_id, title=entry.title)
         self._shipment_listeners: list[Callable[[], None]] = []
         # What this setup was made from: the update listener reloads when it changes.
@@ -230,7 +228,6 @@ class ParcelHandoffCoordinator(DataUpdateCoordinator[dict[str, ShipmentState]]):
     async def _async_setup(self) -> None:
         """Load what the last run knew (shown, so not announced again)."""
         self.tracker.restore(await self._store.async_load(), self._shipment_configs())
-        self.setup_serial = self.tracker.serial
         self.data = dict(self.tracker.shipments)
 
     @callback

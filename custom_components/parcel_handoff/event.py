@@ -59,9 +59,9 @@ class ParcelHandoffJourneyEvent(ParcelHandoffEntity, EventEntity):
         subentry_id: str,
         description: EventEntityDescription,
     ) -> None:
-        """Start after the newest change fired for this shipment (none: this setup's start)."""
+        """Start after the newest change fired for this shipment (none: from the first)."""
         super().__init__(coordinator, subentry_id, description)
-        self._last_serial = coordinator.fired_serials.get(subentry_id, coordinator.setup_serial)
+        self._last_serial = coordinator.fired_serials.get(subentry_id, 0)
         self._started = False
 
     async def async_added_to_hass(self) -> None:
