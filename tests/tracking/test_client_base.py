@@ -412,13 +412,9 @@ async def test_every_client_caps_its_replies(
     assert all(isinstance(r, TrackingResponseTooLargeError) for r in results.values())
 
 
-async def test_10000_events_are_cut_to_the_newest_off_the_loop(
-    carrier: CarrierServer,
-    session: aiohttp.ClientSession,
-    monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    """A big allowed reply is read in a worker thread; one number keeps its newest events."""
+@pytest.fixture
+def parse_threads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The thread each Cainiao reply is parsed in, in order (the real parser still runs)."""
     threads: list[int] = []
 
     def parse(body: object) -> dict[str, SourceResult]:
@@ -426,6 +422,17 @@ async def test_10000_events_are_cut_to_the_newest_off_the_loop(
         return parse_cainiao(body)
 
     monkeypatch.setattr(cainiao, "parse_cainiao", parse)
+    return threads
+
+
+async def test_10000_events_are_cut_to_the_newest_off_the_loop(
+    carrier: CarrierServer,
+    session: aiohttp.ClientSession,
+    parse_threads: list[int],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A big allowed reply is read in a worker thread; one number keeps its newest events."""
+    threads = parse_threads
     body = _many_events_reply(10_000)
     assert INLINE_PARSE_BYTES < len(body) < MAX_REPLY_BYTES
     carrier.state.add_fault("status", source="cainiao", status=200, body=body)
@@ -443,16 +450,10 @@ async def test_10000_events_are_cut_to_the_newest_off_the_loop(
 
 
 async def test_a_small_reply_is_read_in_place(
-    carrier: CarrierServer, session: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+    carrier: CarrierServer, session: aiohttp.ClientSession, parse_threads: list[int]
 ) -> None:
     """Below the worker threshold, decoding costs less than a thread hop."""
-    threads: list[int] = []
-
-    def parse(body: object) -> dict[str, SourceResult]:
-        threads.append(threading.get_ident())
-        return parse_cainiao(body)
-
-    monkeypatch.setattr(cainiao, "parse_cainiao", parse)
+    threads = parse_threads
     result = (await _cainiao(carrier, session).async_track([HANDOFF]))[HANDOFF]
     assert isinstance(result, SourceSnapshot)
     assert threads == [threading.get_ident()]
