@@ -113,16 +113,7 @@ class ShipmentStore:
         A file that cannot be read is kept aside and reported as a repair issue.
         """
         try:
-            try:
-                data = await self._store.async_load()
-            except HomeAssistantError as err:
-                # Home Assistant 2026's Store refuses a newer major version itself
-                # (UnsupportedStorageVersionError, unknown to 2025.4, whose Store asks
-                # our migration, which raises _NewerStoreError).
-                found = getattr(err, "found_version", None)
-                if not isinstance(found, int):
-                    raise
-                raise _NewerStoreError(found) from err
+            data = await self._async_read()
             return StoredData() if data is None else stored_from_dict(data)
         except _NewerStoreError as err:
             kept_as = await self._async_keep_aside(f"v{err.version}")
@@ -143,6 +134,20 @@ class ShipmentStore:
         )
         self._async_report(problem)
         return StoredData()
+
+    async def _async_read(self) -> dict[str, Any] | None:
+        """The stored data, a newer major version raised as _NewerStoreError on either line.
+
+        Home Assistant 2026's Store refuses such a file itself (UnsupportedStorageVersionError,
+        unknown to 2025.4, whose Store asks our migration, which raises _NewerStoreError).
+        """
+        try:
+            return await self._store.async_load()
+        except HomeAssistantError as err:
+            found = getattr(err, "found_version", None)
+            if not isinstance(found, int):
+                raise
+            raise _NewerStoreError(found) from err
 
     async def _async_keep_aside(self, label: str) -> str | None:
         """Move the unreadable file out of the way; the path it now has, or None."""
